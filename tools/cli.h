@@ -152,6 +152,7 @@ typedef struct cli_run {
     double t_start, t_progress;
     int progress_shown;
     int tty;
+    int parsed_;                 /* the current line parsed into rec */
 } cli_run;
 
 void cli_run_init(cli_run *run);
