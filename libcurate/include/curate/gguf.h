@@ -356,8 +356,8 @@ curate_status curate_gguf_writer_set_version(curate_gguf_writer *w, uint32_t ver
 /*
  * Set the data alignment: a nonzero power of two.  Equivalent to
  * curate_gguf_writer_add_u32(w, "general.alignment", a); either way the key
- * is written and the data laid out with it.  Must be called before the
- * first tensor is added.
+ * is written (once: a second call is a duplicate key) and the data laid
+ * out with it.
  */
 curate_status curate_gguf_writer_set_alignment(curate_gguf_writer *w, uint32_t alignment,
                                                curate_error *err);
