@@ -55,7 +55,7 @@ check() { # name, then the command (tool and options)
     [ "$rej" = "$rejected" ] || { echo "FAIL: $name: $rej reject lines, stats say $rejected"; ok=0; }
     [ "$sumr" = "$rejected" ] || { echo "FAIL: $name: reasons add up to $sumr, not $rejected"; ok=0; }
     # Every reject line is a JSON object with a _reject reason.
-    if [ "$rej" -gt 0 ] && ! jq -e 'has("_reject")' "$dir/$name.rejects.jsonl" >/dev/null 2>&1; then
+    if [ "$rej" -gt 0 ] && ! jq -se 'all(.[]; has("_reject"))' "$dir/$name.rejects.jsonl" >/dev/null 2>&1; then
         # jq fails on invalid UTF-8 in the raw lines? It must not: rejects are valid JSON.
         echo "FAIL: $name: rejects file is not all JSON objects with _reject"; ok=0
     fi

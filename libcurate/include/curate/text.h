@@ -48,21 +48,53 @@ curate_status curate_utf8_repair(const char *s, size_t n, curate_buf *out, size_
 
 /*
  * Append the normalization of valid UTF-8 s (NFC or NFKC; NONE copies).
- * Invalid UTF-8 gives CURATE_ERR_UTF8 with the offset in err.
+ * Invalid UTF-8 gives CURATE_ERR_UTF8 with the offset of the first bad byte
+ * in err (nothing is appended).
+ *
+ * The result equals utf8proc's NFC/NFKC of the whole string, except for
+ * one deliberate deviation: a run of more than 30 consecutive non-starters
+ * (combining marks) gets U+034F COMBINING GRAPHEME JOINER inserted after
+ * the 30th, as the Stream-Safe Text Format of UAX #15 prescribes.  Real
+ * text never has such runs; the limit keeps reordering of "zalgo" input
+ * linear instead of quadratic.
+ *
+ * Cost: ASCII input is one check plus a copy.  Otherwise utf8proc only sees
+ * short segments around characters that normalization may change (tables
+ * built once per process, on the first non-ASCII call, in a few ms).
  */
 curate_status curate_normalize(const char *s, size_t n, curate_norm form, curate_buf *out,
                                curate_error *err);
 
-/* Append the Unicode case folding of valid UTF-8 s (ASCII: tolower). */
+/*
+ * Append the full Unicode case folding (CaseFolding.txt, statuses C and F:
+ * "Straße" -> "strasse") of valid UTF-8 s; ASCII is a table lookup.  No
+ * normalization is applied: fold after curate_normalize if both are
+ * wanted.  Invalid UTF-8 gives CURATE_ERR_UTF8 with the offset in err.
+ */
 curate_status curate_casefold(const char *s, size_t n, curate_buf *out, curate_error *err);
 
 /*
- * Remove control characters (Unicode Cc other than \t and \n; \r\n and lone
- * \r become \n) and zero-width / invisible formatting characters (U+200B-
- * U+200F, U+202A-U+202E, U+2060-U+2064, U+FEFF, U+00AD soft hyphen; U+200D
- * is kept between two non-ASCII characters, where it joins emoji and
- * Indic scripts).  Flags select which.  s must be valid UTF-8.
- * *n_removed (may be NULL) counts removed characters.
+ * Remove invisible characters from valid UTF-8 s, appending the rest.
+ *
+ * CURATE_STRIP_CONTROL acts on control characters (general category Cc):
+ *   - "\r\n" becomes "\n"; a lone "\r", "\v", "\f" and U+0085 NEL become
+ *     "\n" (they separate lines or pages; deleting them would glue words);
+ *   - "\t" and "\n" stay;
+ *   - every other C0 control, DEL and the C1 controls U+0080-U+009F are
+ *     removed (this includes NUL, which a JSON "\u0000" decodes to).
+ * CURATE_STRIP_ZERO_WIDTH removes invisible format characters: U+00AD SOFT
+ * HYPHEN, U+061C ARABIC LETTER MARK, U+180E MONGOLIAN VOWEL SEPARATOR,
+ * U+200B ZERO WIDTH SPACE, U+200E/U+200F direction marks, U+202A-U+202E
+ * bidi embeddings and overrides, U+2060-U+2064 (word joiner, invisible
+ * operators), U+2066-U+2069 bidi isolates and U+FEFF (BOM / ZWNBSP).
+ * U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER are kept when
+ * both the previous kept character and the next character are non-ASCII
+ * and visible (emoji ZWJ sequences, Persian and Indic orthography) and
+ * removed otherwise.  Variation selectors are kept.
+ *
+ * *n_removed (may be NULL) counts removed characters (the "\r" of a CRLF
+ * counts; a character turned into "\n" does not).  Only CURATE_ERR_NOMEM
+ * can fail.
  */
 enum {
     CURATE_STRIP_CONTROL = 1 << 0,
@@ -72,13 +104,20 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
                                  size_t *n_removed);
 
 /*
- * Whitespace normalization: every run of Unicode whitespace (White_Space
- * property, including NBSP and ideographic space) inside a line becomes one
- * ASCII space; spaces at line starts and ends are removed; with
- * CURATE_WS_KEEP_NEWLINES, runs containing line breaks become "\n", or
- * "\n\n" when they contained two or more line breaks (paragraphs survive);
- * without it every run becomes " ".  Leading and trailing whitespace of the
- * whole text is removed.  s must be valid UTF-8.
+ * Whitespace normalization of valid UTF-8 s, appended to out.  Whitespace
+ * is the Unicode White_Space set: tab, LF, VT, FF, CR, space, U+0085,
+ * U+00A0 NBSP, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and
+ * U+3000 IDEOGRAPHIC SPACE.  Line breaks among them are LF, VT, FF, CR,
+ * U+0085 and U+2028 ("\r\n" counts as one break); U+2029 PARAGRAPH
+ * SEPARATOR counts as two.
+ *
+ * Every maximal run of whitespace becomes one separator; runs at the start
+ * and end of the text are removed.  With CURATE_WS_KEEP_NEWLINES the
+ * separator is "\n\n" for a run with two or more breaks (a paragraph
+ * break survives), "\n" for a run with one, " " for a run with none
+ * (so trailing spaces on a line disappear).  Without the flag every run
+ * becomes " ".  The output is never longer than the input.  Only
+ * CURATE_ERR_NOMEM can fail.
  */
 enum { CURATE_WS_KEEP_NEWLINES = 1 << 0 };
 curate_status curate_normalize_whitespace(const char *s, size_t n, unsigned flags, curate_buf *out);
@@ -86,7 +125,8 @@ curate_status curate_normalize_whitespace(const char *s, size_t n, unsigned flag
 /* Number of Unicode code points in valid UTF-8 s. */
 size_t curate_utf8_length(const char *s, size_t n);
 
-/* Number of whitespace-separated words. */
+/* Number of words: maximal runs of characters that are not White_Space
+ * (as defined for curate_normalize_whitespace). */
 size_t curate_word_count(const char *s, size_t n);
 
 #ifdef __cplusplus
