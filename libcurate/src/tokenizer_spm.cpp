@@ -51,8 +51,135 @@ curate_status from_exception(curate_error *err, const char *what)
     }
 }
 
-curate_tokenizer *load_serialized(const std::string &bytes, const char *name, curate_error *err)
+/* ---- a minimal protobuf rewrite for CURATE_TOK_LOAD_KEEP_WHITESPACE ---------------- */
+
+/* Read a base-128 varint at b[*pos]; false if it runs off the end. */
+bool read_varint(const std::string &b, size_t *pos, uint64_t *v)
 {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= b.size())
+            return false;
+        const unsigned char c = static_cast<unsigned char>(b[(*pos)++]);
+        r |= static_cast<uint64_t>(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+void put_varint(std::string *out, uint64_t v)
+{
+    while (v >= 0x80) {
+        out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+        v >>= 7;
+    }
+    out->push_back(static_cast<char>(v));
+}
+
+/*
+ * Skip one field's payload of the given wire type; false if malformed.
+ * Only the wire types a ModelProto uses (varint, 64-bit, length, 32-bit).
+ */
+bool skip_field(const std::string &b, size_t *pos, unsigned wire)
+{
+    uint64_t v;
+    switch (wire) {
+    case 0:
+        return read_varint(b, pos, &v);
+    case 1:
+        if (b.size() - *pos < 8)
+            return false;
+        *pos += 8;
+        return true;
+    case 2:
+        if (!read_varint(b, pos, &v) || v > b.size() - *pos)
+            return false;
+        *pos += static_cast<size_t>(v);
+        return true;
+    case 5:
+        if (b.size() - *pos < 4)
+            return false;
+        *pos += 4;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Rewrite a serialized ModelProto so that its normalizer keeps whitespace
+ * as it is: NormalizerSpec (ModelProto field 3) gets
+ * remove_extra_whitespaces (its field 4) = false.  SentencePiece's public
+ * API cannot change this after loading, and the wire format is stable, so
+ * the bytes are edited: every top-level field is copied unchanged except
+ * field 3, whose own fields are copied minus field 4, plus "field 4 = 0".
+ * Returns false (bytes untouched) if the proto does not parse.
+ */
+bool keep_whitespace(std::string *bytes)
+{
+    const std::string &b = *bytes;
+    std::string out;
+    out.reserve(b.size() + 8);
+    size_t pos = 0;
+    bool patched = false;
+    while (pos < b.size()) {
+        const size_t start = pos;
+        uint64_t tag;
+        if (!read_varint(b, &pos, &tag))
+            return false;
+        const unsigned wire = static_cast<unsigned>(tag & 7);
+        const uint64_t field = tag >> 3;
+        if (field != 3 || wire != 2) {
+            if (!skip_field(b, &pos, wire))
+                return false;
+            out.append(b, start, pos - start);
+            continue;
+        }
+        uint64_t len;
+        if (!read_varint(b, &pos, &len) || len > b.size() - pos)
+            return false;
+        const std::string sub_in = b.substr(pos, static_cast<size_t>(len));
+        pos += static_cast<size_t>(len);
+        std::string sub;
+        size_t sp = 0;
+        while (sp < sub_in.size()) {
+            const size_t s0 = sp;
+            uint64_t stag;
+            if (!read_varint(sub_in, &sp, &stag) || !skip_field(sub_in, &sp, stag & 7))
+                return false;
+            if ((stag >> 3) != 4)
+                sub.append(sub_in, s0, sp - s0);
+        }
+        sub.push_back(static_cast<char>(4 << 3)); /* field 4, varint */
+        sub.push_back(0);
+        put_varint(&out, tag);
+        put_varint(&out, sub.size());
+        out += sub;
+        patched = true;
+    }
+    if (!patched) {
+        /* no NormalizerSpec at all: defaults apply, so add one that only
+         * turns the whitespace squashing off */
+        out.push_back(static_cast<char>((3 << 3) | 2));
+        out.push_back(2);
+        out.push_back(static_cast<char>(4 << 3));
+        out.push_back(0);
+    }
+    bytes->swap(out);
+    return true;
+}
+
+curate_tokenizer *load_serialized(std::string &bytes, const char *name, unsigned flags,
+                                  curate_error *err)
+{
+    if ((flags & CURATE_TOK_LOAD_KEEP_WHITESPACE) && !keep_whitespace(&bytes)) {
+        curate_error_set(err, CURATE_ERR_TOKENIZER, "not a SentencePiece model: bad protobuf");
+        set_file(err, name);
+        return nullptr;
+    }
     curate_tokenizer *tok = new curate_tokenizer;
     const auto st = tok->sp.LoadFromSerializedProto(bytes);
     if (!st.ok()) {
@@ -163,6 +290,18 @@ extern "C" curate_status curate_tokens_push(curate_tokens *t, int32_t id)
 
 extern "C" curate_tokenizer *curate_tokenizer_load(const char *path, curate_error *err)
 {
+    return curate_tokenizer_load_ex(path, 0, err);
+}
+
+extern "C" curate_tokenizer *curate_tokenizer_load_mem(const void *data, size_t size,
+                                                       const char *name, curate_error *err)
+{
+    return curate_tokenizer_load_mem_ex(data, size, name, 0, err);
+}
+
+extern "C" curate_tokenizer *curate_tokenizer_load_ex(const char *path, unsigned flags,
+                                                      curate_error *err)
+{
     if (!path) {
         curate_error_set(err, CURATE_ERR_INVALID, "no tokenizer path given");
         return nullptr;
@@ -188,7 +327,7 @@ extern "C" curate_tokenizer *curate_tokenizer_load(const char *path, curate_erro
             set_file(err, path);
             return nullptr;
         }
-        return load_serialized(bytes, path, err);
+        return load_serialized(bytes, path, flags, err);
     } catch (...) {
         from_exception(err, "loading the tokenizer");
         set_file(err, path);
@@ -196,8 +335,9 @@ extern "C" curate_tokenizer *curate_tokenizer_load(const char *path, curate_erro
     }
 }
 
-extern "C" curate_tokenizer *curate_tokenizer_load_mem(const void *data, size_t size,
-                                                       const char *name, curate_error *err)
+extern "C" curate_tokenizer *curate_tokenizer_load_mem_ex(const void *data, size_t size,
+                                                          const char *name, unsigned flags,
+                                                          curate_error *err)
 {
     if (!data && size) {
         curate_error_set(err, CURATE_ERR_INVALID, "NULL tokenizer data");
@@ -205,7 +345,7 @@ extern "C" curate_tokenizer *curate_tokenizer_load_mem(const void *data, size_t 
     }
     try {
         std::string bytes(static_cast<const char *>(data), size);
-        return load_serialized(bytes, name, err);
+        return load_serialized(bytes, name, flags, err);
     } catch (...) {
         from_exception(err, "loading the tokenizer");
         set_file(err, name);

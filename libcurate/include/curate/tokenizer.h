@@ -78,6 +78,26 @@ curate_tokenizer *curate_tokenizer_load(const char *path, curate_error *err);
 curate_tokenizer *curate_tokenizer_load_mem(const void *data, size_t size, const char *name,
                                             curate_error *err);
 
+/* Flags for the _ex loaders. */
+enum {
+    /*
+     * Keep whitespace exactly as written, as llama.cpp's tokenizer does:
+     * models trained with SentencePiece's default remove_extra_whitespaces
+     * (llama2.c's tok512.model, for one) otherwise strip leading and
+     * trailing spaces and squash runs of spaces before encoding, which
+     * llama.cpp never does.  With this flag the token ids equal
+     * llama.cpp's for such models (for models trained without the option,
+     * such as Llama 2's, the flag changes nothing).  The model's other
+     * normalization rules are kept.
+     */
+    CURATE_TOK_LOAD_KEEP_WHITESPACE = 1u << 0
+};
+
+/* curate_tokenizer_load / _load_mem with CURATE_TOK_LOAD_* flags. */
+curate_tokenizer *curate_tokenizer_load_ex(const char *path, unsigned flags, curate_error *err);
+curate_tokenizer *curate_tokenizer_load_mem_ex(const void *data, size_t size, const char *name,
+                                               unsigned flags, curate_error *err);
+
 /* Release everything; accepts NULL. */
 void curate_tokenizer_free(curate_tokenizer *tok);
 
