@@ -9,7 +9,9 @@
  * accessors only follow pointers that were checked then.
  *
  * Names (keys, tensor names) are copied into one arena with a NUL so that
- * callers get C strings; string values and tensor data stay in the mapping.
+ * callers get C strings (a name holding a NUL byte is refused as corrupt:
+ * it could never be looked up); string values and tensor data stay in the
+ * mapping.
  * Lookups go through index arrays sorted by name, which also makes the
  * duplicate checks O(n log n) for files with many tensors.
  */
@@ -51,7 +53,7 @@ struct curate_gguf {
 
     size_t n_kv;
     const char **keys;         /* n_kv C strings in the arena */
-    size_t *key_len;           /* their byte lengths (a key may hold a NUL) */
+    size_t *key_len;           /* their byte lengths */
     curate_gguf_value *values; /* n_kv */
     size_t *key_order;         /* kv indices sorted by key */
 
@@ -597,6 +599,7 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
     curate_buf arena;
     curate_buf_init(&arena);
     name_ref *key_refs = NULL, *tensor_refs = NULL;
+    uint64_t *key_at = NULL; /* file offset of each key, for messages */
 
     uint32_t magic;
     if ((st = rd_u32(cp, &magic, "header (magic)")))
@@ -644,11 +647,12 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
     g->key_len = calloc(g->n_kv + 1, sizeof *g->key_len);
     g->key_order = calloc(g->n_kv + 1, sizeof *g->key_order);
     key_refs = calloc(g->n_kv + 1, sizeof *key_refs);
+    key_at = calloc(g->n_kv + 1, sizeof *key_at);
     g->tensors = calloc(g->n_tensors + 1, sizeof *g->tensors);
     g->tensor_len = calloc(g->n_tensors + 1, sizeof *g->tensor_len);
     g->tensor_order = calloc(g->n_tensors + 1, sizeof *g->tensor_order);
     tensor_refs = calloc(g->n_tensors + 1, sizeof *tensor_refs);
-    if (!g->values || !g->keys || !g->key_len || !g->key_order || !key_refs || !g->tensors ||
+    if (!g->values || !g->keys || !g->key_len || !g->key_order || !key_refs || !key_at || !g->tensors ||
         !g->tensor_len || !g->tensor_order || !tensor_refs) {
         st = fail_at(cp, 8, CURATE_ERR_NOMEM, "out of memory for the header");
         goto out;
@@ -660,12 +664,17 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         const unsigned char *kp;
         uint64_t klen;
         uint64_t kv_at = c.pos;
+        key_at[i] = kv_at;
         if ((st = rd_str(cp, &kp, &klen, "metadata key")))
             goto out;
         char what[160];
         char shown[128];
         show_name(shown, sizeof shown, kp, klen);
         snprintf(what, sizeof what, "key '%s'", shown);
+        if (memchr(kp, 0, (size_t)klen)) {
+            st = fail_at(cp, kv_at, CURATE_ERR_FORMAT, "metadata %s contains a NUL byte", what);
+            goto out;
+        }
         uint64_t type_at = c.pos;
         uint32_t type;
         if ((st = rd_u32(cp, &type, what)))
@@ -716,6 +725,11 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         show_name(shown, sizeof shown, np, nlen);
         char what[160];
         snprintf(what, sizeof what, "tensor '%s'", shown);
+        if (memchr(np, 0, (size_t)nlen)) {
+            st = fail_at(cp, tensor_at[i], CURATE_ERR_FORMAT,
+                         "tensor name '%s' contains a NUL byte", shown);
+            break;
+        }
         uint64_t dims_at = c.pos;
         if ((st = rd_u32(cp, &t->n_dims, what)))
             break;
@@ -838,8 +852,7 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
     if (!st && dup != SIZE_MAX) {
         char shown[128];
         show_name(shown, sizeof shown, (const unsigned char *)g->keys[dup], g->key_len[dup]);
-        /* the key's own offset was not kept; report the header start */
-        st = fail_at(cp, 24, CURATE_ERR_FORMAT, "duplicate metadata key '%s'", shown);
+        st = fail_at(cp, key_at[dup], CURATE_ERR_FORMAT, "duplicate metadata key '%s'", shown);
     }
     if (!st) {
         const char **tnames = malloc((g->n_tensors + 1) * sizeof *tnames);
@@ -868,6 +881,7 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
 out:
     curate_buf_release(&arena);
     free(key_refs);
+    free(key_at);
     free(tensor_refs);
     return st;
 }

@@ -226,8 +226,8 @@ typedef struct curate_gguf_tensor {
  * filled (file name and byte offset set) on any failure:
  * CURATE_ERR_IO (open/mmap), CURATE_ERR_FORMAT (corrupt: bad magic,
  * truncation, out-of-range offsets, unknown value or tensor types,
- * overflowing dims, duplicate keys or tensor names, misaligned tensor data,
- * bad general.alignment), CURATE_ERR_UNSUPPORTED (version other than 2/3),
+ * overflowing dims, duplicate keys or tensor names, a NUL byte inside a
+ * key or tensor name, misaligned tensor data, bad general.alignment), CURATE_ERR_UNSUPPORTED (version other than 2/3),
  * CURATE_ERR_NOMEM.  The caller owns the handle; curate_gguf_close() it.
  */
 curate_gguf *curate_gguf_open(const char *path, curate_error *err);
