@@ -23,6 +23,7 @@
  * used instead.
  */
 #include "model_internal.h"
+#include "model_vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -87,8 +88,9 @@ static void gemm_task(void *arg, size_t task, unsigned thread)
 static void gemm(curate_model_ctx *c, const float *A, size_t lda, const float *W, float *C,
                  size_t ldc, size_t M, size_t N, size_t K, float beta)
 {
-    gemm_job j = {A, lda, W, C, ldc, M, N, K, beta, M, GEMM_COLS, 0};
-    if (N < GEMM_COLS)
+    /* wide products (the vocabulary) in wider tiles: each tile packs A again */
+    gemm_job j = {A, lda, W, C, ldc, M, N, K, beta, M, N >= 8192 ? 4 * GEMM_COLS : GEMM_COLS, 0};
+    if (N < j.col_block)
         j.col_block = N;
     j.n_col_blocks = (N + j.col_block - 1) / j.col_block;
     size_t n_row_blocks = 1;
@@ -200,8 +202,7 @@ static void swiglu_task(void *arg, size_t task, unsigned thread)
     for (size_t t = t0; t < t1; t++) {
         const float *g = c->gu + t * 2 * f, *u = g + f;
         float *h = c->hh + t * f;
-        for (size_t i = 0; i < f; i++)
-            h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        curate_vec_swiglu(g, u, h, f);
     }
 }
 
@@ -237,16 +238,10 @@ static void att_task(void *arg, size_t task, unsigned thread)
     for (size_t i = 0; i < rows; i++) {
         float *s = S + i * nk;
         size_t valid = r0 + i + 1; /* causal: keys 0..r0+i */
-        float mx = s[0];
-        for (size_t k = 1; k < valid; k++)
-            mx = s[k] > mx ? s[k] : mx;
-        double sum = 0.0;
-        for (size_t k = 0; k < valid; k++) {
-            s[k] = expf(s[k] - mx);
-            sum += s[k];
-        }
-        for (size_t k = valid; k < nk; k++)
-            s[k] = 0.0f;
+        float mx = curate_vec_max(s, valid);
+        double sum = curate_vec_exp_store(s, valid, mx);
+        if (valid < nk)
+            memset(s + valid, 0, (nk - valid) * sizeof(float));
         inv_sum[i] = (float)(1.0 / sum);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)d.hd,
@@ -440,28 +435,15 @@ static void nll_task(void *arg, size_t task, unsigned thread)
     size_t r0 = task * NLL_ROWS, r1 = r0 + NLL_ROWS < j->n_rows ? r0 + NLL_ROWS : j->n_rows;
     for (size_t r = r0; r < r1; r++) {
         const float *x = j->logits + r * j->V;
-        float mx = x[0];
-        size_t arg_max = 0;
-        for (size_t i = 1; i < j->V; i++)
-            if (x[i] > mx) {
-                mx = x[i];
-                arg_max = i;
-            }
-        /* four double partial sums: exact enough, and not one serial chain */
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t i = 0;
-        for (; i + 4 <= j->V; i += 4) {
-            s0 += expf(x[i] - mx);
-            s1 += expf(x[i + 1] - mx);
-            s2 += expf(x[i + 2] - mx);
-            s3 += expf(x[i + 3] - mx);
-        }
-        for (; i < j->V; i++)
-            s0 += expf(x[i] - mx);
-        double sum = (s0 + s1) + (s2 + s3);
+        const float mx = curate_vec_max(x, j->V);
+        const double sum = curate_vec_sum_exp(x, j->V, mx);
         j->nll[r] = -((double)(x[j->targets[r]] - mx) - log(sum));
-        if (j->top1)
+        if (j->top1) {
+            size_t arg_max = 0;
+            while (x[arg_max] != mx)
+                arg_max++;
             j->top1[r] = (int32_t)arg_max;
+        }
     }
 }
 

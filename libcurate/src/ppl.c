@@ -7,6 +7,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 void curate_ppl_opts_init(curate_ppl_opts *o)
 {
@@ -75,6 +83,7 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
     }
     double sum = 0.0, sum2 = 0.0;
     uint64_t count = 0, hits = 0;
+    const double t0 = now_seconds();
     for (size_t k = 0; k < n_chunks; k++) {
         memcpy(chunk, tokens + k * ctx, ctx * sizeof *chunk);
         if (add_bos)
@@ -96,6 +105,7 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
         if (opts->on_chunk)
             opts->on_chunk(opts->user, k, n_chunks, logits, rows, chunk + first + 1, nll);
     }
+    res->seconds_eval = now_seconds() - t0;
     res->n_scored = count;
     double mean = sum / (double)count;
     double var = sum2 / (double)count - mean * mean;
@@ -146,9 +156,12 @@ curate_status curate_ppl_text(curate_model_ctx *c, const curate_tokenizer *tok, 
         len--;
     curate_tokens toks;
     curate_tokens_init(&toks);
+    const double t0 = now_seconds();
     st = curate_tokenizer_encode(tok, text, len, add_bos ? CURATE_TOK_ADD_BOS : 0, &toks, err);
+    const double t1 = now_seconds();
     if (st == CURATE_OK)
         st = run_chunks(c, toks.ids, toks.n, bos, add_bos, opts, res, err);
+    res->seconds_tokenize = t1 - t0;
     curate_tokens_release(&toks);
     return st;
 }

@@ -81,6 +81,8 @@ typedef struct curate_ppl_result {
     size_t ctx;             /* chunk length used (after capping) */
     int ctx_capped;         /* 1 if opts.ctx was reduced to the model's limit */
     double top1;            /* share of scored tokens that were the argmax */
+    double seconds_tokenize;/* wall time spent tokenizing (0 for _tokens) */
+    double seconds_eval;    /* wall time of the forward passes and scoring */
 } curate_ppl_result;
 
 /*
