@@ -10,6 +10,10 @@
 
 #include "curate/text.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* ---- keys ------------------------------------------------------------------ */
 
 const char *curate_dedupe_norm_name(curate_dedupe_norm norm)
@@ -37,58 +41,99 @@ void curate_dedupe_key_release(curate_dedupe_key *k)
     curate_buf_release(&k->tmp2);
 }
 
-/* Byte classes of the fused ASCII pass. */
-enum { C_KEEP = 0, C_SPACE = 1, C_UPPER = 2, C_HIGH = 3 };
-
-static const unsigned char ascii_class[256] = {
-    ['\t'] = C_SPACE, ['\n'] = C_SPACE, ['\v'] = C_SPACE, ['\f'] = C_SPACE, ['\r'] = C_SPACE,
-    [' '] = C_SPACE,
-    ['A'] = C_UPPER, ['B'] = C_UPPER, ['C'] = C_UPPER, ['D'] = C_UPPER, ['E'] = C_UPPER,
-    ['F'] = C_UPPER, ['G'] = C_UPPER, ['H'] = C_UPPER, ['I'] = C_UPPER, ['J'] = C_UPPER,
-    ['K'] = C_UPPER, ['L'] = C_UPPER, ['M'] = C_UPPER, ['N'] = C_UPPER, ['O'] = C_UPPER,
-    ['P'] = C_UPPER, ['Q'] = C_UPPER, ['R'] = C_UPPER, ['S'] = C_UPPER, ['T'] = C_UPPER,
-    ['U'] = C_UPPER, ['V'] = C_UPPER, ['W'] = C_UPPER, ['X'] = C_UPPER, ['Y'] = C_UPPER,
-    ['Z'] = C_UPPER,
-#define H16(x) [x] = C_HIGH, [x + 1] = C_HIGH, [x + 2] = C_HIGH, [x + 3] = C_HIGH,          \
-               [x + 4] = C_HIGH, [x + 5] = C_HIGH, [x + 6] = C_HIGH, [x + 7] = C_HIGH,      \
-               [x + 8] = C_HIGH, [x + 9] = C_HIGH, [x + 10] = C_HIGH, [x + 11] = C_HIGH,    \
-               [x + 12] = C_HIGH, [x + 13] = C_HIGH, [x + 14] = C_HIGH, [x + 15] = C_HIGH
-    H16(0x80), H16(0x90), H16(0xA0), H16(0xB0), H16(0xC0), H16(0xD0), H16(0xE0), H16(0xF0)
-#undef H16
-};
-
 /*
- * The fused pass: collapse ASCII whitespace runs to one space, trim both
- * ends, lower-case A-Z when fold.  Returns 0 (and leaves out in an
- * unspecified state) at the first byte >= 0x80, 1 when done.  out must
- * have room for n bytes.
+ * The fused ASCII pass, branch-free per byte: every byte is stored through
+ * a table (ASCII whitespace -> ' ', A-Z -> a-z when folding) and the
+ * output position advances unless the byte is whitespace following
+ * whitespace.  Starting as if after whitespace drops leading space; one
+ * trailing space is taken back at the end.  A branch per byte on "is it a
+ * space" would mispredict at every word boundary, which costs more than
+ * the rest of the pass.
  */
+typedef struct ascii_tables {
+    unsigned char space[256];  /* 1 for \t \n \v \f \r and ' ' */
+    unsigned char keep[256];   /* byte as stored, whitespace as ' ' */
+    unsigned char fold[256];   /* same, A-Z lower-cased */
+} ascii_tables;
+
+static ascii_tables tables;
+static int tables_ready; /* benign race: every thread writes the same bytes */
+
+static const ascii_tables *get_tables(void)
+{
+    if (!tables_ready) {
+        for (int c = 0; c < 256; c++) {
+            int sp = c == ' ' || (c >= '\t' && c <= '\r');
+            tables.space[c] = (unsigned char)sp;
+            tables.keep[c] = (unsigned char)(sp ? ' ' : c);
+            tables.fold[c] = (unsigned char)(sp ? ' ' : (c >= 'A' && c <= 'Z') ? c + 32 : c);
+        }
+        tables_ready = 1;
+    }
+    return &tables;
+}
+
+/* The scalar pass over s[i..end): see above.  Returns the OR of the bytes
+ * (bit 7 set: not ASCII). */
+static inline unsigned ascii_span(const ascii_tables *t, const unsigned char *map,
+                                  const unsigned char *s, size_t i, size_t end, char *out,
+                                  size_t *o_io, unsigned *prev_io)
+{
+    unsigned high = 0, prev = *prev_io;
+    size_t o = *o_io;
+    for (; i < end; i++) {
+        unsigned c = s[i];
+        unsigned sp = t->space[c];
+        high |= c;
+        out[o] = (char)map[c];
+        o += 1u - (sp & prev);
+        prev = sp;
+    }
+    *o_io = o;
+    *prev_io = prev;
+    return high;
+}
+
+/* Returns 0 if s has a byte >= 0x80 (out is then unspecified), else 1 with
+ * the key in out[0..*out_len).  out must have room for n bytes. */
 static int ascii_key(const unsigned char *s, size_t n, int fold, char *out, size_t *out_len)
 {
-    size_t o = 0;
-    int pending = 0; /* a space is owed before the next kept byte */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        switch (ascii_class[c]) {
-        case C_KEEP:
-            break;
-        case C_SPACE:
-            pending = 1;
+    const ascii_tables *t = get_tables();
+    const unsigned char *map = fold ? t->fold : t->keep;
+    unsigned prev = 1; /* "after whitespace": leading spaces vanish */
+    size_t o = 0, i = 0;
+#if defined(__SSE2__)
+    /* 16 bytes at a time while no two whitespace bytes touch (true of most
+     * of running text: one space between words).  A block that holds a
+     * run of whitespace goes through the scalar pass, which the unit tests
+     * check against the text.h reference like everything else. */
+    const __m128i space = _mm_set1_epi8(' ');
+    const __m128i c8 = _mm_set1_epi8(8), c14 = _mm_set1_epi8(14);
+    const __m128i cA = _mm_set1_epi8('A' - 1), cZ = _mm_set1_epi8('Z' + 1);
+    const __m128i case_bit = _mm_set1_epi8(fold ? 32 : 0);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        if (_mm_movemask_epi8(v))
+            return 0; /* a byte >= 0x80 */
+        __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(v, space),
+                                  _mm_and_si128(_mm_cmpgt_epi8(v, c8), _mm_cmplt_epi8(v, c14)));
+        unsigned m = (unsigned)_mm_movemask_epi8(ws);
+        if (m & ((m << 1) | prev)) {
+            ascii_span(t, map, s, i, i + 16, out, &o, &prev);
             continue;
-        case C_UPPER:
-            if (fold)
-                c = (unsigned char)(c + ('a' - 'A'));
-            break;
-        default:
-            return 0;
         }
-        if (pending) {
-            if (o)
-                out[o++] = ' ';
-            pending = 0;
-        }
-        out[o++] = (char)c;
+        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, cA), _mm_cmplt_epi8(v, cZ));
+        __m128i r = _mm_or_si128(_mm_and_si128(ws, space), _mm_andnot_si128(ws, v));
+        r = _mm_add_epi8(r, _mm_and_si128(up, case_bit));
+        _mm_storeu_si128((__m128i *)(void *)(out + o), r);
+        o += 16;
+        prev = (m >> 15) & 1u;
     }
+#endif
+    if (ascii_span(t, map, s, i, n, out, &o, &prev) & 0x80)
+        return 0;
+    if (o && out[o - 1] == ' ')
+        o--;
     *out_len = o;
     return 1;
 }

@@ -120,8 +120,8 @@ static void test_key_levels(void **state)
 }
 
 /* The fused ASCII pass agrees with the reference on random ASCII (all
- * 128 code points, whitespace-heavy) and on texts with one non-ASCII
- * character dropped in (which take the Unicode path). */
+ * 128 code points, whitespace-heavy), on word-like text, and on texts with
+ * one non-ASCII character dropped in (which take the Unicode path). */
 static void test_key_matches_reference(void **state)
 {
     (void)state;
@@ -130,11 +130,28 @@ static void test_key_matches_reference(void **state)
     curate_buf ref;
     curate_buf_init(&ref);
     char text[300];
-    for (int iter = 0; iter < 3000; iter++) {
+    for (int iter = 0; iter < 6000; iter++) {
         size_t n = (size_t)(rng() % 200);
-        for (size_t i = 0; i < n; i++) {
-            unsigned r = (unsigned)(rng() % 10);
-            text[i] = r < 3 ? " \t\n\r\v\f"[rng() % 6] : (char)(1 + rng() % 127);
+        if (iter % 2) {
+            /* any ASCII, whitespace-heavy: runs of whitespace everywhere */
+            for (size_t i = 0; i < n; i++) {
+                unsigned r = (unsigned)(rng() % 10);
+                text[i] = r < 3 ? " \t\n\r\v\f"[rng() % 6] : (char)(1 + rng() % 127);
+            }
+        } else {
+            /* running text: mixed-case words, mostly single spaces, so the
+             * 16-byte blocks of the SIMD pass (where built) are exercised,
+             * with a whitespace run now and then at any block offset */
+            for (size_t i = 0; i < n; i++) {
+                unsigned r = (unsigned)(rng() % 100);
+                text[i] = r < 15   ? ' '
+                          : r < 17 ? " \t\n\r\v\f"[rng() % 6]
+                          : r < 40 ? (char)('A' + rng() % 26)
+                          : r < 95 ? (char)('a' + rng() % 26)
+                                   : (char)(33 + rng() % 32);
+                if (text[i] == ' ' && i && text[i - 1] == ' ' && rng() % 4)
+                    text[i] = 'x';
+            }
         }
         size_t tn = n;
         if (iter % 3 == 0 && n > 0) {
