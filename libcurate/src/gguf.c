@@ -283,7 +283,11 @@ static curate_status parse_value(cursor *c, uint32_t type, curate_gguf_value *v,
     return CURATE_OK;
 }
 
-/* Integer value of an integer-typed scalar: *neg set when negative. */
+/*
+ * Integer value of an integer-typed scalar as sign + magnitude, so that one
+ * range check serves every target type: the eight stored widths and
+ * signednesses all fit in (neg, uint64 magnitude) without loss.
+ */
 static int value_integer(const curate_gguf_value *v, uint64_t *mag, int *neg)
 {
     const unsigned char *p = v->data;
@@ -323,7 +327,11 @@ static curate_status wrong_type(const curate_gguf_value *v, const char *expected
                             curate_gguf_type_name(v->type));
 }
 
-/* Integer in [lo, hi] (lo given as magnitude + sign). */
+/*
+ * Integer in [-neg_limit, pos_limit].  Metadata writers disagree on widths
+ * (llama.cpp writes context_length as u32, some converters as u64 or i32),
+ * so the getters accept any integer type and check only the value.
+ */
 static curate_status value_int_range(const curate_gguf_value *v, const char *expected,
                                      uint64_t neg_limit, uint64_t pos_limit, uint64_t *mag,
                                      int *neg, curate_error *err)
@@ -451,7 +459,11 @@ curate_status curate_gguf_value_elem(const curate_gguf_value *v, uint64_t i,
     return CURATE_OK;
 }
 
-/* Shared loop of the curate_gguf_array_* copies. */
+/*
+ * Shared loop of the curate_gguf_array_* copies: element by element through
+ * the scalar getters, so the conversion rules are the same as for single
+ * values and the error names the element that failed.
+ */
 #define ARRAY_COPY(fn, T, getter)                                                           \
     curate_status fn(const curate_gguf_value *v, T *dst, size_t n, curate_error *err)       \
     {                                                                                       \
@@ -573,7 +585,11 @@ static curate_status arena_add(curate_buf *arena, const unsigned char *p, uint64
     return st;
 }
 
-/* Format a tensor name for messages (names may hold any bytes). */
+/*
+ * Format a name for messages: names come from the file and may hold any
+ * bytes, and a message must stay one printable line, so bytes outside
+ * printable ASCII (and the quote we wrap names in) are shown as \xNN.
+ */
 static void show_name(char *out, size_t size, const unsigned char *p, uint64_t len)
 {
     size_t j = 0;
@@ -658,7 +674,10 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         goto out;
     }
 
-    /* -- key/value pairs -- */
+    /* -- key/value pairs --
+     * general.alignment is applied as soon as it is seen: the tensor infos
+     * that follow are checked against it.  The spec puts no order on keys,
+     * but all keys precede all tensor infos, so this is always in time. */
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < g->n_kv; i++) {
         const unsigned char *kp;
@@ -708,7 +727,10 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         }
     }
 
-    /* -- tensor infos -- */
+    /* -- tensor infos --
+     * Checked in the order that keeps every later step safe: dims before
+     * their product, the product before the byte size, the type before its
+     * block size.  Data ranges are checked once the data start is known. */
     uint64_t *tensor_at = calloc(g->n_tensors + 1, sizeof *tensor_at);
     if (!tensor_at) {
         st = fail_at(cp, c.pos, CURATE_ERR_NOMEM, "out of memory for tensor infos");
@@ -809,7 +831,10 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         goto out;
     }
 
-    /* -- data section: starts at the next multiple of the alignment -- */
+    /* -- data section: starts at the next multiple of the alignment --
+     * A file without tensors may end before that padding (llama.cpp's
+     * vocabulary-only files do), so the start is only required to be inside
+     * the file when there is data to read. */
     uint64_t pad = (g->alignment - c.pos % g->alignment) % g->alignment;
     g->data_offset = c.pos + pad; /* c.pos <= size < 2^63, no overflow */
     if (g->n_tensors > 0 && g->data_offset > g->size) {
@@ -837,7 +862,9 @@ static curate_status parse_header(curate_gguf *g, curate_error *err)
         t->data = g->base + g->data_offset + t->offset;
     }
 
-    /* -- names: fix pointers now that the arena is final, check duplicates -- */
+    /* -- names: fix pointers now that the arena is final, check duplicates --
+     * A duplicate is corrupt rather than "last one wins": two readers of
+     * the same file could otherwise disagree on which tensor is meant. */
     g->arena = arena.data ? arena.data : NULL;
     arena.data = NULL;
     for (size_t i = 0; i < g->n_kv; i++) {
@@ -959,7 +986,10 @@ curate_gguf *curate_gguf_open(const char *path, curate_error *err)
         g->base = p;
         g->mapped = 1;
     }
-    close(fd); /* the mapping keeps the file open */
+    /* The mapping keeps the file contents reachable; the descriptor is not
+     * needed.  MAP_PRIVATE + PROT_READ: nothing we do can change the file,
+     * and weights are paged in on first use, not read up front. */
+    close(fd);
     if (parse_header(g, err)) {
         curate_gguf_close(g);
         return NULL;
@@ -1181,6 +1211,7 @@ const curate_gguf_tensor *curate_gguf_require_tensor(const curate_gguf *g, const
     return t;
 }
 
+/* Shared by the whole-tensor and row conversions: names the tensor on error. */
 static curate_status convert(const curate_gguf_tensor *t, const unsigned char *src, float *dst,
                              uint64_t n, curate_error *err)
 {

@@ -31,6 +31,11 @@ typedef struct open_array {
     uint64_t count;
 } open_array;
 
+/*
+ * Tensor data is borrowed (the caller's buffer, often another file's
+ * mapping) rather than copied: exporting a model would otherwise hold every
+ * weight twice.  Only data the writer converted itself is owned.
+ */
 typedef struct wtensor {
     char *name;
     uint32_t type;
@@ -121,6 +126,7 @@ static curate_status put_str(curate_gguf_writer *w, const char *s, size_t len, c
     return st ? st : put(w, s, len, err);
 }
 
+/* Linear: files have tens of keys, and only the writer pays for it. */
 static int has_key(const curate_gguf_writer *w, const char *key)
 {
     for (size_t i = 0; i < w->n_kv; i++)
@@ -250,7 +256,11 @@ curate_status curate_gguf_writer_set_alignment(curate_gguf_writer *w, uint32_t a
     return curate_gguf_writer_add_u32(w, "general.alignment", alignment, err);
 }
 
-/* Any key other than general.alignment: that one must go through add_u32. */
+/*
+ * general.alignment decides where every tensor goes, so it may only enter
+ * as a uint32 through add_u32, which validates it and records it for the
+ * layout; any other type under that key would give a file readers refuse.
+ */
 static curate_status check_not_alignment(const char *key, uint32_t type, curate_error *err)
 {
     if (key && !strcmp(key, "general.alignment") && type != CURATE_GGUF_TYPE_UINT32)
@@ -341,7 +351,11 @@ curate_status curate_gguf_writer_add_str_array(curate_gguf_writer *w, const char
     return curate_gguf_writer_end_array(w, err);
 }
 
-/* Serialize v's payload (no key, no type tag) as the writer's next bytes. */
+/*
+ * Serialize v's payload (no key, no type tag) as the writer's next bytes.
+ * Scalars and scalar arrays are copied as stored, so a copied value is
+ * bit-identical to the source (bool bytes other than 0/1 included).
+ */
 static curate_status put_payload(curate_gguf_writer *w, const curate_gguf_value *v, int depth,
                                  curate_error *err)
 {
@@ -395,6 +409,10 @@ curate_status curate_gguf_writer_add_value(curate_gguf_writer *w, const char *ke
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
+/*
+ * The writer is stricter than the reader: what it writes must load in
+ * llama.cpp too, so names are limited to ggml's 63 bytes and n_dims to 1..4.
+ */
 static curate_status check_tensor(const curate_gguf_writer *w, const char *name, uint32_t type,
                                   uint32_t n_dims, const uint64_t *ne, uint64_t *n_elements,
                                   uint64_t *n_bytes, curate_error *err)
@@ -510,6 +528,7 @@ curate_status curate_gguf_writer_add_tensor_f32(curate_gguf_writer *w, const cha
 
 /* ---- output ---------------------------------------------------------------------------- */
 
+/* Where serialized bytes go: a memory buffer or a stdio stream. */
 typedef struct sink {
     curate_buf *buf;
     FILE *fp;
@@ -545,6 +564,10 @@ static uint64_t pad_to(uint64_t pos, uint64_t a)
     return (a - pos % a) % a;
 }
 
+/*
+ * Offsets are computed in the same pass that writes the tensor infos, with
+ * the same padding rule used for the data below, so the two cannot drift.
+ */
 static curate_status serialize(curate_gguf_writer *w, sink *s, curate_error *err)
 {
     if (w->broken)
@@ -602,6 +625,7 @@ curate_status curate_gguf_writer_write(curate_gguf_writer *w, const char *path,
         return curate_error_set(err, CURATE_ERR_NOMEM, "out of memory");
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    /* Same directory as the target so rename() is atomic (same filesystem). */
     int fd = mkstemp(tmp);
     if (fd < 0) {
         curate_status st = curate_error_set(err, CURATE_ERR_IO,

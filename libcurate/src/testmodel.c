@@ -51,7 +51,10 @@ static uint64_t rng_next(rng *r)
     return result;
 }
 
-/* Uniform in [-1, 1): 24 random bits, exact in a float. */
+/*
+ * Uniform in [-1, 1): 24 random bits, exact in a float, so the values do
+ * not depend on the platform's float rounding.
+ */
 static float rng_sym(rng *r)
 {
     return (float)(rng_next(r) >> 40) * (2.0f / 16777216.0f) - 1.0f;
@@ -75,7 +78,8 @@ void curate_testmodel_config_init(curate_testmodel_config *cfg)
     cfg->add_bos = 1;
 }
 
-/* llama.cpp's general.file_type numbers ("mostly <type>"). */
+/* llama.cpp's general.file_type numbers ("mostly <type>"), which loaders
+ * report as the model's type. */
 static uint32_t file_type_of(curate_ggml_type t)
 {
     switch (t) {
@@ -126,7 +130,12 @@ static curate_status check_config(const curate_testmodel_config *c, curate_error
     return CURATE_OK;
 }
 
-/* Draw one tensor of n values and add it to the writer. */
+/*
+ * Draw one tensor of n values and add it to the writer.  Every tensor takes
+ * its values from the one stream in a fixed order (the order in
+ * curate/testmodel.h), so tests can rely on a seed naming the same weights
+ * across builds.
+ */
 static curate_status add_random(curate_gguf_writer *w, rng *r, const char *name,
                                 curate_ggml_type type, uint32_t n_dims, uint64_t ne0,
                                 uint64_t ne1, float center, float scale, float *scratch,
@@ -147,6 +156,9 @@ curate_status curate_testmodel_build(const curate_testmodel_config *c, curate_gg
         return st;
     uint32_t hd = c->dim / c->n_heads;
     uint32_t kv = c->n_kv_heads * hd;
+    /* 1/sqrt(dim) keeps activations O(1) through the layers, so logits
+     * stay finite and perplexities of random models are comparable (near
+     * the vocabulary size) rather than dominated by a few huge logits. */
     float scale = c->scale > 0.0f ? c->scale : 1.0f / sqrtf((float)c->dim);
 
 #define TRY(call)                                                                           \
@@ -194,7 +206,9 @@ curate_status curate_testmodel_build(const curate_testmodel_config *c, curate_gg
         TRY(curate_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", 0, err));
     }
 
-    /* the largest tensor bounds the scratch buffer */
+    /* Weights are drawn in F32 into one scratch buffer sized for the
+     * largest tensor and converted by the writer, so every weight type
+     * shares one stream: a Q8_0 model is exactly the quantized F32 one. */
     uint64_t big = (uint64_t)c->dim * c->vocab_size;
     uint64_t ffn = (uint64_t)c->dim * c->ffn_dim;
     if (ffn > big)
@@ -217,6 +231,8 @@ curate_status curate_testmodel_build(const curate_testmodel_config *c, curate_gg
     for (uint32_t l = 0; l < c->n_layers; l++) {
         char nm[64];
 #define NAME(part) (snprintf(nm, sizeof nm, "blk.%u." part ".weight", l), nm)
+        /* norms near 1, not exactly 1: a bug that skips the norm weight
+         * must change the output */
         TRY(add_random(w, &r, NAME("attn_norm"), nt, 1, c->dim, 1, 1.0f, 0.1f, scratch, err));
         TRY(add_random(w, &r, NAME("attn_q"), wt, 2, c->dim, c->dim, 0.0f, scale, scratch, err));
         TRY(add_random(w, &r, NAME("attn_k"), wt, 2, c->dim, kv, 0.0f, scale, scratch, err));
