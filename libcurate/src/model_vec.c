@@ -9,9 +9,9 @@
  * a quarter of the whole run.  Here exp uses the classic Cephes scheme
  * (x = k ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r, 2^k from the
  * exponent bits), accurate to about 2 ulp over the clamped range
- * [-87.3, 88.7]; sums are kept in double.  The operation order is fixed by
- * the code (no reassociation is left to the compiler), so results do not
- * depend on threads.
+ * [-87.3, 88.3] (so 2^k stays a normal float); sums are kept in double.
+ * The operation order is fixed by the code (no reassociation is left to
+ * the compiler), so results do not depend on threads.
  *
  * On x86-64 each entry point is compiled twice (AVX2 and baseline SSE2) and
  * picked at load time through target_clones; both compute the same values
@@ -70,7 +70,7 @@ static inline vf select(vi m, vf a, vf b)
 
 static inline vf vexp(vf x)
 {
-    const vf hi = splat(88.7228f), lo = splat(-87.3365f);
+    const vf hi = splat(88.3762626647949f), lo = splat(-87.3365478515625f);
     x = select(x > hi, hi, x);
     x = select(x < lo, lo, x);
     /* k = round(x / ln2) with the 1.5 * 2^23 trick (round to nearest) */
