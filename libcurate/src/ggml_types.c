@@ -325,6 +325,33 @@ static const curate_ggml_traits traits_q4_1 = {"q4_1", CURATE_QK4_1, sizeof(cura
                                                curate_ggml_q4_1_to_f32_row,
                                                curate_ggml_f32_to_q4_1_row};
 
+/*
+ * The other ggml types, known by name and size only (no conversion yet):
+ * enough to open and validate any llama.cpp file, report what it holds, and
+ * copy such tensors through the writer unchanged (a Q4_0 file from
+ * llama-quantize keeps output.weight in q6_K).  Sizes are those of ggml's
+ * block structs; QK_K super-blocks hold 256 elements.  Numbers 4, 5, 31-33
+ * and 36-38 were removed from ggml and stay unknown.
+ */
+static const struct {
+    uint32_t type;
+    curate_ggml_traits traits;
+} storage_only[] = {
+    {6, {"q5_0", 32, 22, NULL, NULL}},     {7, {"q5_1", 32, 24, NULL, NULL}},
+    {9, {"q8_1", 32, 36, NULL, NULL}},     {10, {"q2_K", 256, 84, NULL, NULL}},
+    {11, {"q3_K", 256, 110, NULL, NULL}},  {12, {"q4_K", 256, 144, NULL, NULL}},
+    {13, {"q5_K", 256, 176, NULL, NULL}},  {14, {"q6_K", 256, 210, NULL, NULL}},
+    {15, {"q8_K", 256, 292, NULL, NULL}},  {16, {"iq2_xxs", 256, 66, NULL, NULL}},
+    {17, {"iq2_xs", 256, 74, NULL, NULL}}, {18, {"iq3_xxs", 256, 98, NULL, NULL}},
+    {19, {"iq1_s", 256, 50, NULL, NULL}},  {20, {"iq4_nl", 32, 18, NULL, NULL}},
+    {21, {"iq3_s", 256, 110, NULL, NULL}}, {22, {"iq2_s", 256, 82, NULL, NULL}},
+    {23, {"iq4_xs", 256, 136, NULL, NULL}}, {24, {"i8", 1, 1, NULL, NULL}},
+    {25, {"i16", 1, 2, NULL, NULL}},       {26, {"i32", 1, 4, NULL, NULL}},
+    {27, {"i64", 1, 8, NULL, NULL}},       {28, {"f64", 1, 8, NULL, NULL}},
+    {29, {"iq1_m", 256, 56, NULL, NULL}},  {34, {"tq1_0", 256, 54, NULL, NULL}},
+    {35, {"tq2_0", 256, 66, NULL, NULL}},  {39, {"mxfp4", 32, 17, NULL, NULL}},
+};
+
 const curate_ggml_traits *curate_ggml_get_traits(uint32_t type)
 {
     switch (type) {
@@ -334,8 +361,12 @@ const curate_ggml_traits *curate_ggml_get_traits(uint32_t type)
     case CURATE_GGML_TYPE_Q8_0: return &traits_q8_0;
     case CURATE_GGML_TYPE_Q4_0: return &traits_q4_0;
     case CURATE_GGML_TYPE_Q4_1: return &traits_q4_1;
-    default: return NULL;
+    default: break;
     }
+    for (size_t i = 0; i < sizeof storage_only / sizeof storage_only[0]; i++)
+        if (storage_only[i].type == type)
+            return &storage_only[i].traits;
+    return NULL;
 }
 
 int curate_ggml_type_known(uint32_t type)

@@ -66,7 +66,8 @@ typedef struct curate_ggml_traits {
     curate_ggml_from_f32_fn from_f32;  /* NULL: cannot quantize */
 } curate_ggml_traits;
 
-/* Traits of type, or NULL if the type is unknown. */
+/* Traits of type, or NULL if the type is unknown (storage-only types have
+ * NULL converters). */
 const curate_ggml_traits *curate_ggml_get_traits(uint32_t type);
 
 /* The scalar reference row functions (also reachable through the table). */

@@ -270,7 +270,31 @@ static void test_type_table(void **state)
         assert_int_equal(curate_ggml_row_size(want[i].type, 64, &b), CURATE_OK);
         assert_int_equal(b, 64 / want[i].block * want[i].size);
     }
-    uint32_t unknown[] = {4, 5, 6, 7, 9, 14, 29, 31, 99, 0xffffffffu};
+    /* ggml types known by size only: sizes from ggml's block layouts
+     * (QK_K = 256: q6_K = 128 low + 64 high nibble bytes + 16 scales + f16 d) */
+    static const struct {
+        uint32_t type;
+        const char *name;
+        uint32_t block, size;
+    } storage[] = {
+        {6, "q5_0", 32, 2 + 4 + 16},        {12, "q4_K", 256, 4 + 12 + 128},
+        {14, "q6_K", 256, 128 + 64 + 16 + 2}, {15, "q8_K", 256, 4 + 256 + 32},
+        {20, "iq4_nl", 32, 2 + 16},         {26, "i32", 1, 4},
+        {28, "f64", 1, 8},                  {39, "mxfp4", 32, 1 + 16},
+    };
+    for (size_t i = 0; i < sizeof storage / sizeof storage[0]; i++) {
+        assert_true(curate_ggml_type_known(storage[i].type));
+        assert_string_equal(curate_ggml_type_name(storage[i].type), storage[i].name);
+        assert_int_equal(curate_ggml_block_size(storage[i].type), storage[i].block);
+        assert_int_equal(curate_ggml_type_size(storage[i].type), storage[i].size);
+        assert_false(curate_ggml_type_convertible(storage[i].type));
+        float f[256];
+        unsigned char raw[512] = {0};
+        assert_int_equal(curate_ggml_to_f32(storage[i].type, raw, f, 256), CURATE_ERR_UNSUPPORTED);
+        assert_int_equal(curate_ggml_from_f32(storage[i].type, f, raw, 256),
+                         CURATE_ERR_UNSUPPORTED);
+    }
+    uint32_t unknown[] = {4, 5, 31, 32, 33, 36, 37, 38, 40, 99, 0xffffffffu};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_false(curate_ggml_type_known(unknown[i]));
         assert_null(curate_ggml_type_name(unknown[i]));

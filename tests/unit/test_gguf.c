@@ -632,6 +632,48 @@ static void test_getters(void **state)
     curate_buf_release(&b);
 }
 
+/* A q6_K tensor (known size, no conversion) opens, copies, and refuses
+ * conversion with UNSUPPORTED naming the tensor and type. */
+static void test_storage_only_type(void **state)
+{
+    (void)state;
+    curate_error err;
+    curate_gguf_writer *w = curate_gguf_writer_new(&err);
+    unsigned char raw[2 * 210];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (unsigned char)rnd();
+    uint64_t ne[2] = {256, 2};
+    OK(curate_gguf_writer_add_tensor(w, "output.weight", (curate_ggml_type)14, 2, ne, raw,
+                                     sizeof raw, &err));
+    float x[512];
+    assert_int_equal(curate_gguf_writer_add_tensor_f32(w, "other", (curate_ggml_type)14, 2, ne, x,
+                                                       &err),
+                     CURATE_ERR_UNSUPPORTED);
+    curate_buf b;
+    curate_buf_init(&b);
+    OK(curate_gguf_writer_write_buf(w, &b, &err));
+    curate_gguf *g = curate_gguf_open_memory(b.data, b.len, "q6k.gguf", &err);
+    check_ok(g ? CURATE_OK : err.code, &err);
+    const curate_gguf_tensor *t = curate_gguf_find_tensor(g, "output.weight");
+    assert_non_null(t);
+    assert_int_equal(t->n_bytes, sizeof raw);
+    assert_memory_equal(t->data, raw, sizeof raw);
+    assert_int_equal(curate_gguf_tensor_to_f32(t, x, 512, &err), CURATE_ERR_UNSUPPORTED);
+    assert_string_equal(err.message,
+                        "tensor 'output.weight': type q6_K cannot be converted to f32");
+    /* a q6_K row must be whole 256-element super-blocks */
+    unsigned char *f = malloc(b.len);
+    memcpy(f, b.data, b.len);
+    tinfo_pos p = tensor_pos(&b, "output.weight", 2);
+    put64(f + p.ne_at, 128);
+    expect_fail(f, b.len, CURATE_ERR_FORMAT, "not a multiple of the q6_K block size 256",
+                "q6_K row of 128");
+    free(f);
+    curate_gguf_close(g);
+    curate_buf_release(&b);
+    curate_gguf_writer_free(w);
+}
+
 static void test_tensor_access(void **state)
 {
     (void)state;
@@ -1041,7 +1083,9 @@ static void test_random_damage(void **state)
                 if (t->n_elements <= 4096) {
                     float *x = malloc((size_t)t->n_elements * sizeof *x + 1);
                     assert_int_equal(curate_gguf_tensor_to_f32(t, x, (size_t)t->n_elements, &err),
-                                     CURATE_OK);
+                                     curate_ggml_type_convertible(t->type)
+                                         ? CURATE_OK
+                                         : CURATE_ERR_UNSUPPORTED);
                     free(x);
                 }
             }
@@ -1516,6 +1560,7 @@ int main(void)
         cmocka_unit_test(test_many_keys_lookup),
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_tensor_access),
+        cmocka_unit_test(test_storage_only_type),
         cmocka_unit_test(test_writer_errors),
         cmocka_unit_test(test_corrupt_table),
         cmocka_unit_test(test_truncation_everywhere),

@@ -55,8 +55,13 @@ extern "C" {
 /*
  * Tensor element types, numbered as in ggml (the number is what the file
  * stores).  A block type packs block_size elements into type_size bytes;
- * plain types have block_size 1.  Only the types listed here are known;
- * any other number in a file is an "unknown tensor type" error.
+ * plain types have block_size 1.  The enum lists the types this build can
+ * convert to and from F32.  Every other current ggml type (q5_0, q2_K ..
+ * q8_K, the iq types, i8..i64, f64, tq1_0, tq2_0, mxfp4: numbers up to 39)
+ * is known by name and size only: files holding them open and validate,
+ * their tensors can be copied through the writer, and converting them
+ * gives CURATE_ERR_UNSUPPORTED.  Any other number in a file is an
+ * "unknown tensor type" error.
  */
 typedef enum curate_ggml_type {
     CURATE_GGML_TYPE_F32 = 0,   /* IEEE binary32 */
@@ -67,16 +72,16 @@ typedef enum curate_ggml_type {
     CURATE_GGML_TYPE_BF16 = 30  /* bfloat16: the top 16 bits of a binary32 */
 } curate_ggml_type;
 
-/* 1 if type is one of the numbers above. */
+/* 1 if type is a ggml type this build knows the size of (see above). */
 int curate_ggml_type_known(uint32_t type);
 
-/* "f32", "f16", "q4_0", "q4_1", "q8_0", "bf16"; NULL for an unknown type. */
+/* ggml's name: "f32", "f16", "q4_0", "q8_0", "bf16", "q6_K", ...; NULL if unknown. */
 const char *curate_ggml_type_name(uint32_t type);
 
-/* Elements per block (1 for F32/F16/BF16, 32 for the Q types); 0 if unknown. */
+/* Elements per block (1 for F32/F16/BF16, 32 for Q4_0/Q8_0, 256 for K types); 0 if unknown. */
 uint32_t curate_ggml_block_size(uint32_t type);
 
-/* Bytes per block (4, 2, 18, 20, 34, 2); 0 if unknown. */
+/* Bytes per block (f32 4, f16 2, q4_0 18, q4_1 20, q8_0 34, bf16 2, ...); 0 if unknown. */
 uint32_t curate_ggml_type_size(uint32_t type);
 
 /*
