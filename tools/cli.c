@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include "curate/chat.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -30,6 +32,7 @@ static const struct {
     {{"stats", 0, CLI_REQ_ARG, "FILE", "write a JSON summary (records and bytes read, written,\nrejected by reason; seconds; peak memory) to FILE", CLI_OPT_STATS}, CLI_COMMON_STATS},
     {{"field", 0, CLI_REQ_ARG, "NAME", "the text field (default: text)", CLI_OPT_FIELD}, CLI_COMMON_RECORDS},
     {{"max-record-bytes", 0, CLI_REQ_ARG, "N", "longest accepted record line (default 64M; K, M, G suffixes)", CLI_OPT_MAX_RECORD}, CLI_COMMON_RECORDS},
+    {{"template", 0, CLI_REQ_ARG, "NAME", "render chat records (\"messages\" instead of the text field)\nwith plain (default), chatml, llama2, llama3 or gemma", CLI_OPT_TEMPLATE}, CLI_COMMON_RECORDS},
     {{"quiet", 'q', CLI_NO_ARG, NULL, "no progress or summary on standard error", CLI_OPT_QUIET}, 0},
     {{"help", 'h', CLI_NO_ARG, NULL, "show this help and exit", CLI_OPT_HELP}, 0},
     {{"version", 'V', CLI_NO_ARG, NULL, "show versions of the tool, libcurate and its dependencies", CLI_OPT_VERSION}, 0},
@@ -355,6 +358,14 @@ int cli_run_option(cli_run *run, int id, const char *arg)
                                                       (uint64_t)1 << 40, 1);
         return 1;
     case CLI_OPT_QUIET: run->quiet = 1; return 1;
+    case CLI_OPT_TEMPLATE: {
+        curate_chat_template t;
+        if (curate_chat_template_parse(arg, &t, NULL) != CURATE_OK)
+            cli_usage_error("--template: invalid value '%s' (choose from %s)", arg,
+                            curate_chat_template_names());
+        run->chat_template = (int)t;
+        return 1;
+    }
     default: return 0;
     }
 }
@@ -595,9 +606,23 @@ int cli_run_text(cli_run *run)
 {
     curate_error err;
     curate_error_clear(&err);
+    run->text_from_messages = 0;
     curate_status st = curate_record_get_string(&run->rec, run->field, &run->text, &err);
     if (st == CURATE_OK)
         return 1;
+    if (st == CURATE_ERR_NO_FIELD && curate_record_get(&run->rec, "messages")) {
+        curate_error_clear(&err);
+        st = curate_chat_render(&run->rec, "messages", (curate_chat_template)run->chat_template,
+                                &run->text, &err);
+        if (st == CURATE_OK) {
+            run->text_from_messages = 1;
+            return 1;
+        }
+        if (st == CURATE_ERR_NOMEM)
+            cli_die(CLI_EXIT_INTERNAL, "out of memory");
+        curate_error_at(&err, run->input_name, run->line.lineno);
+        return cli_run_bad(run, "bad_messages", &err);
+    }
     if (st == CURATE_ERR_NOMEM)
         cli_die(CLI_EXIT_INTERNAL, "out of memory");
     curate_error_at(&err, run->input_name, run->line.lineno);

@@ -70,7 +70,7 @@ typedef struct cli_tool {
  * cli_getopt; cli_run_option() handles them). */
 enum {
     CLI_OPT_HELP = 1, CLI_OPT_VERSION, CLI_OPT_OUTPUT, CLI_OPT_STATS, CLI_OPT_REJECTS,
-    CLI_OPT_ON_ERROR, CLI_OPT_FIELD, CLI_OPT_MAX_RECORD, CLI_OPT_QUIET
+    CLI_OPT_ON_ERROR, CLI_OPT_FIELD, CLI_OPT_MAX_RECORD, CLI_OPT_QUIET, CLI_OPT_TEMPLATE
 };
 
 extern const char *cli_progname;
@@ -125,12 +125,14 @@ typedef struct cli_run {
     size_t max_record_bytes;
     const char *field;           /* text field, default "text" */
     int quiet;
+    int chat_template;           /* curate_chat_template for messages records */
 
     /* the current record (valid after cli_run_next / cli_run_parse) */
     curate_line line;
     const char *input_name;
     curate_record rec;
     curate_buf text;             /* decoded text after cli_run_text */
+    int text_from_messages;      /* run->text was rendered from "messages" */
 
     /* counters */
     uint64_t records_read, records_written, records_rejected;
@@ -177,8 +179,12 @@ int cli_run_next(cli_run *run);
  * next record); with fail the tool exits 1 after cleaning up. */
 int cli_run_parse(cli_run *run);
 
-/* Decode the text field into run->text.  Missing field or wrong type go
- * through --on-error like cli_run_parse (reasons no_field, field_type). */
+/* Decode the text field into run->text.  A record without the text field
+ * but with a "messages" array is rendered with --template (plain by
+ * default) and run->text_from_messages is set: the text is what the model
+ * will see.  Missing field, wrong type or malformed messages go through
+ * --on-error like cli_run_parse (reasons no_field, field_type,
+ * bad_messages). */
 int cli_run_text(cli_run *run);
 
 /* Emit the current record (run->rec with its edits). */
