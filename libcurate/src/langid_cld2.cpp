@@ -382,12 +382,16 @@ extern "C" int curate_langid_language_known(const char *code)
 /* Detection                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* How one pass samples a text: at most limit bytes in k windows of w. */
+struct Plan {
+    size_t limit, k, w;
+};
+
 struct curate_langid {
     curate_langid_opts opts;
-    size_t n_windows;   /* windows for texts longer than max_bytes */
-    size_t window;      /* bytes per window */
-    char *scratch;      /* max_bytes + n_windows bytes */
-    size_t scratch_cap;
+    Plan quick;         /* first pass (quick.limit 0: none) */
+    Plan full;          /* second (or only) pass */
+    char *scratch;      /* full.limit + full.k bytes */
 };
 
 extern "C" void curate_langid_opts_default(curate_langid_opts *opts)
@@ -395,7 +399,21 @@ extern "C" void curate_langid_opts_default(curate_langid_opts *opts)
     if (!opts)
         return;
     opts->max_bytes = CURATE_LANGID_DEFAULT_MAX_BYTES;
+    opts->quick_bytes = CURATE_LANGID_DEFAULT_QUICK_BYTES;
     opts->min_letters = CURATE_LANGID_DEFAULT_MIN_LETTERS;
+}
+
+static Plan make_plan(size_t limit)
+{
+    Plan p;
+    p.limit = limit;
+    p.k = limit / CURATE_LANGID_WINDOW_BYTES;
+    if (p.k > CURATE_LANGID_MAX_WINDOWS)
+        p.k = CURATE_LANGID_MAX_WINDOWS;
+    if (p.k == 0)
+        p.k = 1;
+    p.w = limit / p.k;
+    return p;
 }
 
 extern "C" curate_langid *curate_langid_init(const curate_langid_opts *opts, curate_error *err)
@@ -409,17 +427,22 @@ extern "C" curate_langid *curate_langid_init(const curate_langid_opts *opts, cur
                          o.max_bytes, CURATE_LANGID_WINDOW_BYTES, CURATE_LANGID_MAX_MAX_BYTES);
         return nullptr;
     }
+    if (o.quick_bytes != 0 && o.quick_bytes < CURATE_LANGID_WINDOW_BYTES) {
+        curate_error_set(err, CURATE_ERR_INVALID, "language id: quick_bytes %zu is below %zu (0 turns the quick pass off)",
+                         o.quick_bytes, CURATE_LANGID_WINDOW_BYTES);
+        return nullptr;
+    }
     curate_langid *id = static_cast<curate_langid *>(calloc(1, sizeof *id));
     if (!id) {
         curate_error_set(err, CURATE_ERR_NOMEM, "language id: out of memory");
         return nullptr;
     }
     id->opts = o;
-    id->n_windows = o.max_bytes / CURATE_LANGID_WINDOW_BYTES;
-    id->window = o.max_bytes / id->n_windows;
+    id->full = make_plan(o.max_bytes);
+    if (o.quick_bytes && o.quick_bytes < o.max_bytes)
+        id->quick = make_plan(o.quick_bytes);
     /* Windows plus one separator each; no overflow: max_bytes <= 2^26. */
-    id->scratch_cap = o.max_bytes + id->n_windows + 1;
-    id->scratch = static_cast<char *>(malloc(id->scratch_cap));
+    id->scratch = static_cast<char *>(malloc(o.max_bytes + id->full.k + 1));
     if (!id->scratch) {
         free(id);
         curate_error_set(err, CURATE_ERR_NOMEM, "language id: out of memory");
@@ -487,42 +510,6 @@ void window_bounds(const char *text, size_t n, size_t k, size_t w, size_t i, siz
     *e = end;
 }
 
-/*
- * Merge CLD2's (up to) three languages into out->top: map codes, drop
- * unknown and 0% entries, add up entries that map to the same code.
- */
-void fill_top(const CLD2::Language l3[3], const int p3[3], const double ns3[3],
-              curate_langid_result *out)
-{
-    out->n_top = 0;
-    for (int i = 0; i < 3; i++) {
-        if (p3[i] <= 0 || l3[i] == CLD2::UNKNOWN_LANGUAGE)
-            continue;
-        const char *code = curate_langid_code_from_cld2(CLD2::LanguageCode(l3[i]));
-        if (strcmp(code, kUnd) == 0)
-            continue;
-        size_t j = 0;
-        while (j < out->n_top && strcmp(out->top[j].lang, code) != 0)
-            j++;
-        if (j == out->n_top) {
-            out->top[j].lang = code;
-            out->top[j].percent = 0;
-            out->top[j].normalized_score = 0;
-            out->n_top++;
-        }
-        out->top[j].percent += (unsigned)p3[i];
-        if (ns3[i] > out->top[j].normalized_score)
-            out->top[j].normalized_score = ns3[i];
-    }
-    /* Merging can reorder: keep best first (stable insertion sort, n <= 3). */
-    for (size_t a = 1; a < out->n_top; a++)
-        for (size_t b = a; b > 0 && out->top[b].percent > out->top[b - 1].percent; b--) {
-            curate_lang_share t = out->top[b];
-            out->top[b] = out->top[b - 1];
-            out->top[b - 1] = t;
-        }
-}
-
 /* The formula documented in the header ("Scores"). */
 double lang_score(unsigned percent, double normalized_score, int reliable)
 {
@@ -534,53 +521,57 @@ double lang_score(unsigned percent, double normalized_score, int reliable)
     return std::floor(s * 1000.0 + 0.5) / 1000.0;
 }
 
-} /* namespace */
+/* One CLD2 answer, with codes already mapped. */
+struct Verdict {
+    const char *lang;  /* result code, kUnd when unknown */
+    const char *cld2;  /* CLD2's code of the summary language */
+    int reliable;
+    curate_lang_share top[CURATE_LANGID_TOP];
+    size_t n_top;
+    uint64_t text_bytes;
+};
 
-extern "C" curate_status curate_langid_detect(curate_langid *id, const char *text, size_t n,
-                                              curate_langid_result *out, curate_error *err)
+/* Add percent (rounded) of lang to a top list, or to lang's entry. */
+void top_add(curate_lang_share *top, size_t *n_top, const char *lang, double percent,
+             double normalized_score)
 {
-    if (out)
-        result_und(out);
-    if (!id || !out || (!text && n))
-        return curate_error_set(err, CURATE_ERR_INVALID, "curate_langid_detect: NULL argument");
-
-    ScriptCounts sc;
-    memset(&sc, 0, sizeof sc);
-    const char *buf;  /* what CLD2 will see */
-    size_t len;
-    if (n <= id->opts.max_bytes) {
-        scan(text, n, &sc, nullptr);
-        buf = text;
-        len = n;
-        if (sc.invalid) {
-            /* Rare: copy with the invalid bytes blanked (fits: n <= max_bytes). */
-            ScriptCounts again;
-            memset(&again, 0, sizeof again);
-            scan(text, n, &again, id->scratch);
-            buf = id->scratch;
-        }
-        out->bytes_examined = n;
-    } else {
-        size_t pos = 0;
-        for (size_t i = 0; i < id->n_windows; i++) {
-            size_t b, e;
-            window_bounds(text, n, id->n_windows, id->window, i, &b, &e);
-            if (i > 0)
-                id->scratch[pos++] = '\n';
-            scan(text + b, e - b, &sc, id->scratch + pos);
-            pos += e - b;
-            out->bytes_examined += e - b;
-        }
-        buf = id->scratch;
-        len = pos;
+    size_t j = 0;
+    while (j < *n_top && strcmp(top[j].lang, lang) != 0)
+        j++;
+    if (j == *n_top) {
+        if (j == CURATE_LANGID_TOP)
+            return;
+        top[j].lang = lang;
+        top[j].percent = 0;
+        top[j].normalized_score = 0;
+        (*n_top)++;
     }
-    script_finish(&sc, &out->script);
+    top[j].percent += (unsigned)(percent + 0.5);
+    if (normalized_score > top[j].normalized_score)
+        top[j].normalized_score = normalized_score;
+}
 
-    if (sc.letters < id->opts.min_letters) {
-        out->short_text = 1;
-        return CURATE_OK;
-    }
+/* Largest share first (stable insertion sort; n <= 3). */
+void top_sort(curate_lang_share *top, size_t n)
+{
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && top[b].percent > top[b - 1].percent; b--) {
+            curate_lang_share t = top[b];
+            top[b] = top[b - 1];
+            top[b - 1] = t;
+        }
+}
 
+/*
+ * Ask CLD2 about buf[0..len) (valid UTF-8) and map the answer: codes
+ * through the table, unknown and 0% entries dropped, entries that map to
+ * one code (zh + zh-Hant) added up.
+ */
+curate_status ask_cld2(const char *buf, size_t len, Verdict *v, curate_error *err)
+{
+    memset(v, 0, sizeof *v);
+    v->lang = kUnd;
+    v->cld2 = "un";
     CLD2::Language l3[3] = {CLD2::UNKNOWN_LANGUAGE, CLD2::UNKNOWN_LANGUAGE,
                             CLD2::UNKNOWN_LANGUAGE};
     int p3[3] = {0, 0, 0};
@@ -602,21 +593,217 @@ extern "C" curate_status curate_langid_detect(curate_langid *id, const char *tex
     } catch (...) {
         return curate_error_set(err, CURATE_ERR_LANGID, "language id: CLD2 failed");
     }
-
-    out->text_bytes = text_bytes > 0 ? (uint64_t)text_bytes : 0;
-    fill_top(l3, p3, ns3, out);
+    v->text_bytes = text_bytes > 0 ? (uint64_t)text_bytes : 0;
+    for (int i = 0; i < 3; i++) {
+        if (p3[i] <= 0 || l3[i] == CLD2::UNKNOWN_LANGUAGE)
+            continue;
+        const char *code = curate_langid_code_from_cld2(CLD2::LanguageCode(l3[i]));
+        if (strcmp(code, kUnd) != 0)
+            top_add(v->top, &v->n_top, code, p3[i], ns3[i]);
+    }
+    top_sort(v->top, v->n_top);
     const char *cld2 = CLD2::LanguageCode(summary);
     const char *code = curate_langid_code_from_cld2(cld2);
-    if (strcmp(code, kUnd) == 0)
-        return CURATE_OK;
-    out->lang = code;
-    out->cld2_code = cld2;
-    out->reliable = reliable ? 1 : 0;
-    for (size_t i = 0; i < out->n_top; i++)
-        if (strcmp(out->top[i].lang, code) == 0) {
-            out->score = lang_score(out->top[i].percent, out->top[i].normalized_score,
-                                    out->reliable);
-            break;
-        }
+    if (strcmp(code, kUnd) != 0) {
+        v->lang = code;
+        v->cld2 = cld2;
+        v->reliable = reliable ? 1 : 0;
+    }
     return CURATE_OK;
+}
+
+/* The share entry of v's own language, or NULL. */
+const curate_lang_share *own_share(const Verdict &v)
+{
+    for (size_t i = 0; i < v.n_top; i++)
+        if (strcmp(v.top[i].lang, v.lang) == 0)
+            return &v.top[i];
+    return nullptr;
+}
+
+void verdict_to_result(const Verdict &v, curate_langid_result *out)
+{
+    memcpy(out->top, v.top, sizeof out->top);
+    out->n_top = v.n_top;
+    out->text_bytes = v.text_bytes;
+    if (strcmp(v.lang, kUnd) == 0)
+        return;
+    out->lang = v.lang;
+    out->cld2_code = v.cld2;
+    out->reliable = v.reliable;
+    const curate_lang_share *own = own_share(v);
+    out->score = own ? lang_score(own->percent, own->normalized_score, v.reliable) : 0.0;
+}
+
+/*
+ * Copy text[0..n) to dst (n bytes) with invalid UTF-8 blanked, counting
+ * scripts into sc; returns whether anything had to be blanked.  When dst is
+ * NULL only counts (and the caller may use text as it is if it was valid).
+ */
+bool take(const char *text, size_t n, ScriptCounts *sc, char *dst)
+{
+    uint64_t before = sc->invalid;
+    scan(text, n, sc, dst);
+    return sc->invalid != before;
+}
+
+/*
+ * The full pass: at most plan.limit bytes (the whole text, or k windows
+ * joined by newlines) shown to CLD2 in one call.
+ */
+curate_status full_pass(curate_langid *id, const Plan &plan, const char *text, size_t n,
+                        curate_langid_result *out, curate_error *err)
+{
+    result_und(out);
+    ScriptCounts sc;
+    memset(&sc, 0, sizeof sc);
+    const char *buf = text;
+    size_t len = n;
+    if (n <= plan.limit) {
+        if (take(text, n, &sc, nullptr)) {
+            /* Rare: copy with the invalid bytes blanked (fits: n <= max_bytes). */
+            ScriptCounts again;
+            memset(&again, 0, sizeof again);
+            scan(text, n, &again, id->scratch);
+            buf = id->scratch;
+        }
+        out->bytes_examined = n;
+    } else {
+        size_t pos = 0;
+        for (size_t i = 0; i < plan.k; i++) {
+            size_t b, e;
+            window_bounds(text, n, plan.k, plan.w, i, &b, &e);
+            if (i > 0)
+                id->scratch[pos++] = '\n';
+            take(text + b, e - b, &sc, id->scratch + pos);
+            pos += e - b;
+            out->bytes_examined += e - b;
+        }
+        buf = id->scratch;
+        len = pos;
+    }
+    script_finish(&sc, &out->script);
+    if (sc.letters < id->opts.min_letters) {
+        out->short_text = 1;
+        return CURATE_OK;
+    }
+    Verdict v;
+    curate_status st = ask_cld2(buf, len, &v, err);
+    if (st == CURATE_OK)
+        verdict_to_result(v, out);
+    return st;
+}
+
+/*
+ * The quick pass: each of the plan's windows is asked on its own, so that
+ * a language present at one end only cannot be absorbed by the other (on
+ * a small joined sample CLD2 folds a minority it is unsure of into the
+ * majority).  *settled is set when every window answers the same language,
+ * reliably, with at least CURATE_LANGID_QUICK_MIN_PERCENT of its text; the
+ * result then holds the windows' shares averaged by CLD2's text bytes.
+ */
+curate_status quick_pass(curate_langid *id, const Plan &plan, const char *text, size_t n,
+                         curate_langid_result *out, bool *settled, curate_error *err)
+{
+    *settled = false;
+    result_und(out);
+    ScriptCounts sc;
+    memset(&sc, 0, sizeof sc);
+    Verdict v[CURATE_LANGID_MAX_WINDOWS] = {};
+    size_t k = plan.k;
+    for (size_t i = 0; i < k; i++) {
+        size_t b, e;
+        window_bounds(text, n, k, plan.w, i, &b, &e);
+        const char *buf = text + b;
+        if (take(text + b, e - b, &sc, nullptr)) {
+            ScriptCounts again;
+            memset(&again, 0, sizeof again);
+            scan(text + b, e - b, &again, id->scratch);
+            buf = id->scratch;
+        }
+        out->bytes_examined += e - b;
+        curate_status st = ask_cld2(buf, e - b, &v[i], err);
+        if (st != CURATE_OK)
+            return st;
+        const curate_lang_share *own = own_share(v[i]);
+        if (strcmp(v[i].lang, kUnd) == 0 || !v[i].reliable || !own ||
+            own->percent < CURATE_LANGID_QUICK_MIN_PERCENT ||
+            (i > 0 && strcmp(v[i].lang, v[0].lang) != 0))
+            return CURATE_OK; /* not clear-cut: the full pass decides */
+    }
+    script_finish(&sc, &out->script);
+    if (sc.letters < id->opts.min_letters)
+        return CURATE_OK;
+
+    /* Merge: each language's share and normalized score averaged over the
+     * windows, weighted by the bytes CLD2 scored in each. */
+    struct Acc {
+        const char *lang;
+        double pct, ns, wsum;
+    } acc[CURATE_LANGID_TOP * CURATE_LANGID_MAX_WINDOWS];
+    size_t na = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < k; i++)
+        total += v[i].text_bytes;
+    for (size_t i = 0; i < k; i++) {
+        double wgt = total ? (double)v[i].text_bytes / (double)total : 1.0 / (double)k;
+        for (size_t j = 0; j < v[i].n_top; j++) {
+            size_t x = 0;
+            while (x < na && strcmp(acc[x].lang, v[i].top[j].lang) != 0)
+                x++;
+            if (x == na)
+                acc[na++] = Acc{v[i].top[j].lang, 0.0, 0.0, 0.0};
+            acc[x].pct += wgt * v[i].top[j].percent;
+            acc[x].ns += wgt * v[i].top[j].normalized_score;
+            acc[x].wsum += wgt;
+        }
+    }
+    Verdict m;
+    memset(&m, 0, sizeof m);
+    m.lang = v[0].lang;
+    m.cld2 = v[0].cld2;
+    m.reliable = 1;
+    m.text_bytes = total;
+    for (size_t r = 0; r < CURATE_LANGID_TOP && r < na; r++) {
+        size_t best = r; /* selection of the largest remaining share */
+        for (size_t x = r + 1; x < na; x++)
+            if (acc[x].pct > acc[best].pct)
+                best = x;
+        Acc t = acc[r];
+        acc[r] = acc[best];
+        acc[best] = t;
+        if (acc[r].pct < 0.5)
+            break;
+        top_add(m.top, &m.n_top, acc[r].lang, acc[r].pct, acc[r].ns / acc[r].wsum);
+    }
+    verdict_to_result(m, out);
+    *settled = true;
+    return CURATE_OK;
+}
+
+} /* namespace */
+
+extern "C" curate_status curate_langid_detect(curate_langid *id, const char *text, size_t n,
+                                              curate_langid_result *out, curate_error *err)
+{
+    if (out)
+        result_und(out);
+    if (!id || !out || (!text && n))
+        return curate_error_set(err, CURATE_ERR_INVALID, "curate_langid_detect: NULL argument");
+    const bool two = id->quick.limit && n > id->quick.limit;
+    curate_status st = CURATE_OK;
+    if (two) {
+        bool settled = false;
+        st = quick_pass(id, id->quick, text, n, out, &settled, err);
+        out->passes = 1;
+        if (st == CURATE_OK && settled)
+            return CURATE_OK;
+    }
+    if (st == CURATE_OK) {
+        st = full_pass(id, id->full, text, n, out, err);
+        out->passes = two ? 2 : 1;
+    }
+    if (st != CURATE_OK)
+        result_und(out);
+    return st;
 }

@@ -371,8 +371,11 @@ static void test_long_text_sampling(void **state)
         curate_buf_printf(&b, "%s\n", fr);
     curate_langid_result r;
     detect(id, b.data, b.len, &r);
+    /* The quick pass saw English and French: not settled, so the full
+     * pass (8 windows of 256) answered. */
+    assert_int_equal(r.passes, 2);
     assert_true(r.bytes_examined <= 2048);
-    assert_true(r.bytes_examined >= 2048 - 4 * 2 * 36); /* each window moves <= 35 bytes per end */
+    assert_true(r.bytes_examined >= 2048 - 8 * 2 * 36); /* each window end moves <= 35 bytes */
     /* A prefix would have seen English only. */
     assert_true(r.n_top >= 2);
     int seen_fr = 0;
@@ -406,7 +409,37 @@ static void test_long_text_sampling(void **state)
     curate_buf_release(&b);
     curate_langid_free(id);
 
-    /* The smallest setting: one window. */
+    /* A long monolingual text is settled by the quick pass. */
+    curate_buf_init(&b);
+    while (b.len < 20000)
+        curate_buf_printf(&b, "%s\n", en);
+    id = new_detector(2048, CURATE_LANGID_DEFAULT_MIN_LETTERS);
+    detect(id, b.data, b.len, &r);
+    assert_int_equal(r.passes, 1);
+    assert_true(r.bytes_examined <= CURATE_LANGID_DEFAULT_QUICK_BYTES);
+    assert_string_equal(r.lang, "en");
+    assert_true(r.top[0].percent >= CURATE_LANGID_QUICK_MIN_PERCENT);
+    curate_langid_free(id);
+    /* Without the quick pass the full sample is used. */
+    curate_langid_opts o;
+    curate_langid_opts_default(&o);
+    o.quick_bytes = 0;
+    id = curate_langid_init(&o, NULL);
+    assert_non_null(id);
+    detect(id, b.data, b.len, &r);
+    assert_int_equal(r.passes, 1);
+    assert_true(r.bytes_examined > 1500 && r.bytes_examined <= 2048);
+    assert_string_equal(r.lang, "en");
+    curate_langid_free(id);
+    /* A text no longer than quick_bytes gets a single pass over all of it. */
+    id = new_detector(2048, CURATE_LANGID_DEFAULT_MIN_LETTERS);
+    detect(id, b.data, 200, &r);
+    assert_int_equal(r.passes, 1);
+    assert_int_equal(r.bytes_examined, 200);
+    curate_langid_free(id);
+    curate_buf_release(&b);
+
+    /* The smallest setting: one window (no quick pass: it is not smaller). */
     id = new_detector(CURATE_LANGID_WINDOW_BYTES, CURATE_LANGID_DEFAULT_MIN_LETTERS);
     const char *ru = find_text("ru", 0);
     curate_buf_init(&b);
@@ -508,6 +541,7 @@ static void test_errors(void **state)
     curate_langid_opts_default(&o);
     assert_int_equal(o.max_bytes, CURATE_LANGID_DEFAULT_MAX_BYTES);
     assert_int_equal(o.min_letters, CURATE_LANGID_DEFAULT_MIN_LETTERS);
+    assert_int_equal(o.quick_bytes, CURATE_LANGID_DEFAULT_QUICK_BYTES);
     o.max_bytes = CURATE_LANGID_WINDOW_BYTES - 1;
     curate_error_clear(&err);
     assert_null(curate_langid_init(&o, &err));
@@ -515,6 +549,12 @@ static void test_errors(void **state)
     assert_true(strstr(err.message, "max_bytes") != NULL);
     o.max_bytes = CURATE_LANGID_MAX_MAX_BYTES + 1;
     assert_null(curate_langid_init(&o, NULL));
+    curate_langid_opts_default(&o);
+    o.quick_bytes = CURATE_LANGID_WINDOW_BYTES - 1;
+    curate_error_clear(&err);
+    assert_null(curate_langid_init(&o, &err));
+    assert_int_equal(err.code, CURATE_ERR_INVALID);
+    assert_true(strstr(err.message, "quick_bytes") != NULL);
     curate_langid_free(NULL);
 
     curate_langid *id = curate_langid_init(NULL, &err);

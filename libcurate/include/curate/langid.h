@@ -77,15 +77,27 @@
  * letters are code points of Unicode categories L and M) is not shown to
  * CLD2 at all: the result is "und" with short_text set.
  *
- * CLD2's cost grows with the text, so at most opts.max_bytes bytes (default
- * 2048) are shown to it.  A longer text is sampled: max_bytes/512 windows
- * (at least one) of equal size, spread evenly from the start to the end of
- * the text, each moved to UTF-8 character boundaries and, when a space is
- * near, to word boundaries, joined by newlines.  Percentages therefore
- * describe the whole text, not only its beginning.  The script is counted
- * over the same bytes.
+ * CLD2's cost grows with the text (it reads about 30 MB/s), so it is shown
+ * a sample of long texts, in up to two passes:
  *
- * ---- Invalid UTF-8 -----------------------------------------------------------
+ *   quick pass  a text longer than opts.quick_bytes (default 256) is first
+ *               sampled down to quick_bytes; if CLD2 answers reliably with
+ *               at least CURATE_LANGID_QUICK_MIN_PERCENT (90%) of the sample
+ *               in that language, the answer stands (most monolingual
+ *               records end here);
+ *   full pass   otherwise (and for every text when quick_bytes is 0 or not
+ *               below max_bytes) CLD2 sees at most opts.max_bytes (default
+ *               2048) bytes: the whole text if it is that short, or a sample.
+ *
+ * A sample is k windows of equal size spread evenly from the start to the
+ * end of the text (k = limit / 128, between 1 and 8), each moved to UTF-8
+ * character boundaries and, when a space is within 32 bytes, to word
+ * boundaries, joined by newlines.  So percentages describe the whole text,
+ * not only its beginning, and a mixed text (which the quick pass does not
+ * settle) is judged on the larger sample.  The script is counted over the
+ * bytes of the pass that gave the answer.
+ *
+  * ---- Invalid UTF-8 -----------------------------------------------------------
  *
  * Detection never fails because of the text: bytes that are not valid UTF-8
  * (curate/text.h's definition) count as non-letters, and the copy shown to
@@ -166,15 +178,24 @@ const char *curate_script_name(const char *code);
 
 /* Defaults (see "Short and long texts" above). */
 #define CURATE_LANGID_DEFAULT_MAX_BYTES ((size_t)2048)
+#define CURATE_LANGID_DEFAULT_QUICK_BYTES ((size_t)256)
 #define CURATE_LANGID_DEFAULT_MIN_LETTERS ((size_t)20)
-/* Size of one sampling window for long texts, and the smallest max_bytes. */
-#define CURATE_LANGID_WINDOW_BYTES ((size_t)512)
+/* Share of the quick sample the answer needs to settle it. */
+#define CURATE_LANGID_QUICK_MIN_PERCENT 90u
+/* Nominal size of one sampling window, and the smallest max_bytes and
+ * (nonzero) quick_bytes; a sample of L bytes has L/WINDOW_BYTES windows,
+ * at most MAX_WINDOWS (larger windows beyond that). */
+#define CURATE_LANGID_WINDOW_BYTES ((size_t)128)
+#define CURATE_LANGID_MAX_WINDOWS ((size_t)8)
 /* Largest max_bytes (CLD2 takes an int length; keep far below it). */
 #define CURATE_LANGID_MAX_MAX_BYTES ((size_t)1 << 26)
 
 typedef struct curate_langid_opts {
-    size_t max_bytes;    /* bytes shown to CLD2 per text, in
-                            [CURATE_LANGID_WINDOW_BYTES, CURATE_LANGID_MAX_MAX_BYTES] */
+    size_t max_bytes;    /* bytes shown to CLD2 per text in the full pass,
+                            in [CURATE_LANGID_WINDOW_BYTES, CURATE_LANGID_MAX_MAX_BYTES] */
+    size_t quick_bytes;  /* sample of the quick pass: 0 (no quick pass) or
+                            >= CURATE_LANGID_WINDOW_BYTES; no quick pass
+                            either when >= max_bytes */
     size_t min_letters;  /* fewer letters than this: "und" without asking
                             CLD2; 0 lets CLD2 decide on any text */
 } curate_langid_opts;
@@ -204,8 +225,10 @@ typedef struct curate_langid_result {
                                "und" and 0% entries left out */
     size_t n_top;           /* entries used in top, 0..3 */
     curate_script_result script; /* dominant script of the examined bytes */
-    size_t bytes_examined;  /* bytes of the text that were examined (all of
-                               it, or the sampled windows) */
+    size_t bytes_examined;  /* bytes of the text the answering pass examined
+                               (all of it, or the sampled windows) */
+    unsigned passes;        /* passes run: 1, or 2 when the quick pass did
+                               not settle the answer (0 after an error) */
     uint64_t text_bytes;    /* bytes CLD2 scored (letters, after its own
                                removal of repeated and non-letter text) */
 } curate_langid_result;
@@ -215,7 +238,8 @@ typedef struct curate_langid curate_langid;
 /*
  * A detector with its options and scratch space.  opts may be NULL for the
  * defaults.  Returns NULL and fills err on failure: CURATE_ERR_INVALID for
- * max_bytes out of range, CURATE_ERR_NOMEM.  Free with curate_langid_free().
+ * max_bytes or quick_bytes out of range, CURATE_ERR_NOMEM.  Free with
+ * curate_langid_free().
  */
 curate_langid *curate_langid_init(const curate_langid_opts *opts, curate_error *err);
 
