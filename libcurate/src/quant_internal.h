@@ -61,4 +61,13 @@ double curate_quant_output_error_ref(const float *w, const float *q, size_t rows
 curate_status curate_quant_gptq_ref(const curate_quant_config *cfg, const float *w, size_t rows,
                                     size_t cols, const float *h, float *q, uint8_t *codes);
 
+/*
+ * AWQ by loops in double: the same scale grid and clipping grid, every
+ * objective evaluated by plain sums instead of BLAS products.  Writes q,
+ * the alpha kept and whether the clipping was kept.
+ */
+curate_status curate_quant_awq_ref(const curate_quant_config *cfg, const float *w, size_t rows,
+                                   size_t cols, const float *absmean, const float *h, float *q,
+                                   float *alpha, int *clipped);
+
 #endif /* CURATE_QUANT_INTERNAL_H */

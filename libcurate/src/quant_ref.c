@@ -174,3 +174,98 @@ done:
     free(pm);
     return st;
 }
+
+/* The group's share of the output error, dw_g^T H_gg dw_g, by loops. */
+static double group_out_err(const double *dw, const float *h, size_t n, size_t c0, size_t len)
+{
+    double e = 0.0;
+    for (size_t i = 0; i < len; i++)
+        for (size_t j = 0; j < len; j++)
+            e += dw[i] * (double)h[(c0 + i) * n + c0 + j] * dw[j];
+    return e;
+}
+
+curate_status curate_quant_awq_ref(const curate_quant_config *cfg, const float *w, size_t rows,
+                                   size_t n, const float *absmean, const float *h, float *q,
+                                   float *alpha_out, int *clipped_out)
+{
+    size_t G = cfg->group_size && cfg->group_size < n ? cfg->group_size : n;
+    size_t ng = curate_quant_n_groups(n, cfg->group_size);
+    float *s = malloc(n * sizeof(float)), *sb = malloc(n * sizeof(float));
+    float *ws = malloc(rows * n * sizeof(float)), *qt = malloc(rows * n * sizeof(float));
+    float *p = malloc(rows * ng * sizeof(float)), *xq = malloc(G * sizeof(float));
+    double *dw = malloc(G * sizeof(double));
+    curate_status st = CURATE_OK;
+    if (!s || !sb || !ws || !qt || !p || !xq || !dw) {
+        st = CURATE_ERR_NOMEM;
+        goto done;
+    }
+    double best = INFINITY;
+    float abest = 0.0f;
+    for (unsigned k = 0; k < cfg->awq_grid; k++) {
+        float alpha = cfg->awq_grid > 1 ? (float)k / (float)(cfg->awq_grid - 1) : 0.0f;
+        /* s_j = max(a_j^alpha, 1e-4) / sqrt(max s min s); 1 when alpha is 0 */
+        double lo = INFINITY, hi = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double v = alpha == 0.0f ? 1.0 : fmax(pow((double)absmean[j], (double)alpha), 1e-4);
+            s[j] = (float)v;
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+        }
+        for (size_t j = 0; j < n; j++)
+            s[j] = (float)((double)s[j] / sqrt(hi * lo));
+        for (size_t i = 0; i < rows * n; i++)
+            ws[i] = w[i] * s[i % n];
+        curate_quant_rows_apply(cfg, ws, rows, n, NULL, qt, NULL, NULL, NULL);
+        for (size_t i = 0; i < rows * n; i++)
+            qt[i] /= s[i % n];
+        double e = curate_quant_output_error_ref(w, qt, rows, n, h);
+        if (k == 0 || e < best) {
+            best = e;
+            abest = alpha;
+            memcpy(sb, s, n * sizeof(float));
+            memcpy(q, qt, rows * n * sizeof(float));
+        }
+    }
+    int clipped = 0;
+    if (cfg->awq_clip_grid > 0) {
+        for (size_t i = 0; i < rows * n; i++)
+            ws[i] = w[i] * sb[i % n];
+        for (size_t r = 0; r < rows; r++)
+            for (size_t g = 0; g < ng; g++) {
+                size_t c0 = g * G, len = c0 + G <= n ? G : n - c0;
+                double eb = INFINITY;
+                for (unsigned k = 0; k < cfg->awq_clip_grid; k++) {
+                    float f = curate_quant_clip_factor(k, cfg->awq_clip_grid, cfg->awq_clip_min), d, m;
+                    curate_quant_group_params(cfg, ws + r * n + c0, len, f, &d, &m);
+                    curate_quant_group_apply(cfg, ws + r * n + c0, len, d, m, xq, NULL);
+                    for (size_t t = 0; t < len; t++)
+                        dw[t] = (double)w[r * n + c0 + t] - (double)(xq[t] / sb[c0 + t]);
+                    double e = group_out_err(dw, h, n, c0, len);
+                    if (k == 0 || e < eb) {
+                        eb = e;
+                        p[r * ng + g] = f;
+                    }
+                }
+            }
+        curate_quant_rows_apply(cfg, ws, rows, n, p, qt, NULL, NULL, NULL);
+        for (size_t i = 0; i < rows * n; i++)
+            qt[i] /= sb[i % n];
+        double e = curate_quant_output_error_ref(w, qt, rows, n, h);
+        if (e < best) {
+            clipped = 1;
+            memcpy(q, qt, rows * n * sizeof(float));
+        }
+    }
+    *alpha_out = abest;
+    *clipped_out = clipped;
+done:
+    free(s);
+    free(sb);
+    free(ws);
+    free(qt);
+    free(p);
+    free(xq);
+    free(dw);
+    return st;
+}

@@ -645,6 +645,53 @@ static void test_awq_never_worse(void **state)
     assert_true(best_ratio < 0.95); /* the search does find something */
 }
 
+/* The BLAS path of AWQ (products for every objective) against loops in double. */
+static void test_awq_vs_ref(void **state)
+{
+    (void)state;
+    const size_t rows = 24, cols = 72;
+    float *w = make_w(rows, cols, 150, 1), *x = make_x(300, cols, 151, NULL);
+    float *qf = malloc(rows * cols * sizeof(float)), *qref = malloc(rows * cols * sizeof(float));
+    stats st;
+    stats_of(&st, x, 300, cols);
+    struct { unsigned bits; size_t g; int asym; unsigned clip; } cases[] = {
+        {3, 0, 0, 10}, {4, 16, 0, 10}, {3, 32, 1, 10}, {4, 0, 1, 4}, {2, 16, 0, 0},
+    };
+    int any_clipped = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        curate_quant_config c = cfg_of(CURATE_QUANT_AWQ, cases[k].bits, cases[k].g, cases[k].asym, 0);
+        c.awq_clip_grid = cases[k].clip;
+        curate_quant_report rep;
+        double ef = run(&c, w, rows, cols, &st, qf, &rep);
+        float alpha;
+        int clipped;
+        assert_int_equal(curate_quant_awq_ref(&c, w, rows, cols, st.absmean, st.h, qref, &alpha,
+                                              &clipped), CURATE_OK);
+        double eref = curate_quant_output_error_ref(w, qref, rows, cols, st.h);
+        /* values whose code differs (the scales s, float here and double
+         * there, shift every value by an ulp or so: not a difference) */
+        size_t diff = 0;
+        for (size_t i = 0; i < rows * cols; i++)
+            diff += fabsf(qf[i] - qref[i]) > 1e-5f * fmaxf(fabsf(qf[i]), fabsf(qref[i]));
+        printf("case %zu: alpha %.3f/%.3f clipped %d/%d, %zu of %zu values differ, error %.6g vs "
+               "reference %.6g\n", k, rep.awq_alpha, alpha, rep.awq_clipped, clipped, diff,
+               rows * cols, ef, eref);
+        /* the same choices; scales computed in float vs double may move a
+         * value across a rounding boundary now and then: 1% */
+        assert_true(rep.awq_alpha == alpha);
+        assert_int_equal(rep.awq_clipped, clipped);
+        assert_true(diff <= rows * cols / 100);
+        assert_true(fabs(ef - eref) <= 0.01 * eref);
+        any_clipped |= clipped;
+    }
+    assert_true(any_clipped); /* the clipping path was exercised */
+    free(w);
+    free(x);
+    free(qf);
+    free(qref);
+    stats_free(&st);
+}
+
 /* ---- GPTQ ---------------------------------------------------------------------------- */
 
 static void test_gptq_beats_rtn(void **state)
@@ -954,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_mse_imatrix_never_worse),
         cmocka_unit_test(test_output_error_ref),
         cmocka_unit_test(test_awq_never_worse),
+        cmocka_unit_test(test_awq_vs_ref),
         cmocka_unit_test(test_gptq_beats_rtn),
         cmocka_unit_test(test_gptq_vs_ref),
         cmocka_unit_test(test_gptq_static_groups),
