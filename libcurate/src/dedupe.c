@@ -350,6 +350,7 @@ void curate_dedupe_near_opts_default(curate_dedupe_near_opts *opts)
     opts->threshold = 0.5;
     opts->bands = 0;
     opts->rows = 0;
+    opts->fn_weight = CURATE_DEDUPE_NEAR_FN_WEIGHT;
     opts->max_per_band = 0;
 }
 
@@ -372,11 +373,17 @@ curate_dedupe_near *curate_dedupe_near_init(const curate_dedupe_near_opts *opts,
                          CURATE_MINHASH_MAX_PERM, P);
         return NULL;
     }
+    double fnw = opts->fn_weight == 0.0 ? CURATE_DEDUPE_NEAR_FN_WEIGHT : opts->fn_weight;
+    if (!(fnw > 0.0 && fnw <= 1.0)) {
+        curate_error_set(err, CURATE_ERR_INVALID, "fn_weight must be in (0, 1], not %g",
+                         opts->fn_weight);
+        return NULL;
+    }
     if (bands == 0) {
         /* A threshold of 1 has no false-negative area to weigh: band for
          * a value just under it. */
         double t = opts->threshold < 0.999 ? opts->threshold : 0.999;
-        if (curate_lsh_choose(t, P, 0.5, 0.5, &bands, &rows) != CURATE_OK) {
+        if (curate_lsh_choose(t, P, 1.0 - fnw, fnw, &bands, &rows) != CURATE_OK) {
             curate_error_set(err, CURATE_ERR_INVALID, "cannot choose LSH bands");
             return NULL;
         }
@@ -395,6 +402,7 @@ curate_dedupe_near *curate_dedupe_near_init(const curate_dedupe_near_opts *opts,
     d->rows = rows;
     d->opts.bands = bands;
     d->opts.rows = rows;
+    d->opts.fn_weight = fnw;
     if (!d->opts.max_per_band)
         d->opts.max_per_band = CURATE_DEDUPE_NEAR_MAX_PER_BAND;
     /* Integer form of "similarity >= threshold", decided with the same
@@ -547,9 +555,12 @@ curate_status curate_dedupe_near_add(curate_dedupe_near *d, const char *key, siz
     const uint32_t *cand;
     size_t nc;
     int cut = 0;
-    st = curate_lsh_query(d->lsh, d->sig, &cand, &nc, &cut);
+    /* Candidates among the earlier texts, and this text indexed in the
+     * same pass (also when it turns out a near duplicate: later texts may
+     * be near it and not near the cluster's first member). */
+    st = curate_lsh_query_insert(d->lsh, d->sig, &cand, &nc, &cut, NULL);
     if (st != CURATE_OK)
-        return curate_error_set(err, st, "out of memory in the LSH index");
+        return curate_error_set(err, st, "cannot grow the LSH index");
     d->stats.truncated += (uint64_t)cut;
 
     const uint32_t me = (uint32_t)d->n;
@@ -584,11 +595,6 @@ curate_status curate_dedupe_near_add(curate_dedupe_near *d, const char *key, siz
     }
     d->parent[me] = root;
 
-    /* 3. index the text (also when it is a near duplicate: later texts may
-     * be near it and not near the cluster's first member). */
-    st = curate_lsh_insert(d->lsh, d->sig, NULL);
-    if (st != CURATE_OK)
-        return curate_error_set(err, st, "cannot grow the LSH index");
     d->ref[me] = ref;
     d->n++;
 

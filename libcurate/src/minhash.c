@@ -1,11 +1,11 @@
 /*
  * minhash.c - shingles, MinHash signatures, LSH banding and index.
  *
- * The hot path is curate_minhash_sign_hashes: P permutations times the
- * number of shingles.  It runs the permutations in blocks of eight
- * independent minima so the multiplies pipeline (a scalar multiply-add-
- * compare per shingle and permutation, about one cycle each), and it never
- * allocates.
+ * The hot path is the signature: P permutations times the number of
+ * shingles.  sign_scalar is the reference (blocks of eight independent
+ * minima so the multiplies pipeline); sign_avx2 computes the same bits
+ * four permutations per vector and is used when the CPU has AVX2
+ * (tests/unit/test_minhash.c checks that they agree).  Neither allocates.
  */
 #include "curate/minhash.h"
 
@@ -14,6 +14,14 @@
 #include <string.h>
 
 #include "curate/hash.h"
+#include "minhash_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+#else
+#define HAVE_AVX2_PATH 0
+#endif
 
 /* ---- small mixers ---------------------------------------------------------- */
 
@@ -41,10 +49,12 @@ static inline uint64_t fmix64(uint64_t k)
 struct curate_minhash {
     curate_minhash_opts opts;
     uint64_t word_seed;   /* seed of XXH3 for words / character spans */
-    uint64_t *a;          /* [perm] odd multipliers */
+    uint64_t *a;          /* [perm] multipliers */
     uint64_t *b;          /* [perm] addends */
-    uint64_t *hashes;     /* scratch: shingle hashes of the last text */
-    size_t cap_hashes;
+    uint64_t *a_lo;       /* [perm] low and high halves of a, one per 64-bit */
+    uint64_t *a_hi;       /*        lane, as the vector multiply wants them */
+    uint32_t *keys;       /* scratch: shingle keys of the last text */
+    size_t cap_keys;
 };
 
 void curate_minhash_opts_default(curate_minhash_opts *opts)
@@ -75,8 +85,10 @@ curate_minhash *curate_minhash_init(const curate_minhash_opts *opts, curate_erro
     if (mh) {
         mh->a = malloc(opts->perm * sizeof *mh->a);
         mh->b = malloc(opts->perm * sizeof *mh->b);
+        mh->a_lo = malloc(opts->perm * sizeof *mh->a_lo);
+        mh->a_hi = malloc(opts->perm * sizeof *mh->a_hi);
     }
-    if (!mh || !mh->a || !mh->b) {
+    if (!mh || !mh->a || !mh->b || !mh->a_lo || !mh->a_hi) {
         curate_minhash_free(mh);
         curate_error_set(err, CURATE_ERR_NOMEM, "cannot allocate a MinHash signer");
         return NULL;
@@ -85,8 +97,10 @@ curate_minhash *curate_minhash_init(const curate_minhash_opts *opts, curate_erro
     uint64_t st = opts->seed;
     mh->word_seed = splitmix64(&st);
     for (unsigned i = 0; i < opts->perm; i++) {
-        mh->a[i] = splitmix64(&st) | 1u;
+        mh->a[i] = splitmix64(&st);
         mh->b[i] = splitmix64(&st);
+        mh->a_lo[i] = mh->a[i] & 0xFFFFFFFFu;
+        mh->a_hi[i] = mh->a[i] >> 32;
     }
     return mh;
 }
@@ -97,7 +111,9 @@ void curate_minhash_free(curate_minhash *mh)
         return;
     free(mh->a);
     free(mh->b);
-    free(mh->hashes);
+    free(mh->a_lo);
+    free(mh->a_hi);
+    free(mh->keys);
     free(mh);
 }
 
@@ -131,37 +147,44 @@ static inline size_t space_len(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* Make room for need hashes in the scratch array. */
-static curate_status reserve_hashes(curate_minhash *mh, size_t need)
+/* Make room for need keys in the scratch array. */
+static curate_status reserve_keys(curate_minhash *mh, size_t need)
 {
-    if (need <= mh->cap_hashes)
+    if (need <= mh->cap_keys)
         return CURATE_OK;
-    size_t cap = mh->cap_hashes ? mh->cap_hashes : 256;
+    size_t cap = mh->cap_keys ? mh->cap_keys : 256;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2 / sizeof(uint64_t))
+        if (cap > SIZE_MAX / 2 / sizeof(uint32_t))
             return CURATE_ERR_NOMEM;
         cap *= 2;
     }
-    uint64_t *p = realloc(mh->hashes, cap * sizeof *p);
+    uint32_t *p = realloc(mh->keys, cap * sizeof *p);
     if (!p)
         return CURATE_ERR_NOMEM;
-    mh->hashes = p;
-    mh->cap_hashes = cap;
+    mh->keys = p;
+    mh->cap_keys = cap;
     return CURATE_OK;
 }
 
-/* Combine the n word hashes ring[(start + k) % n], k = 0..n-1, in order. */
-static inline uint64_t combine_words(const uint64_t *ring, unsigned n, unsigned start)
+/*
+ * The key of the n word hashes ring[(start + k) % n], k = 0..n-1, in
+ * order: a sum with a distinct odd multiplier per position (so a changed
+ * word always changes the sum, and order matters), plus the count, folded
+ * to 32 bits.  The products are independent, so this costs a few cycles,
+ * not a chain of n dependent mixes.
+ */
+static inline uint32_t combine_words(const uint64_t *ring, unsigned n, unsigned start)
 {
-    uint64_t acc = 0x243F6A8885A308D3ull; /* any fixed odd constant */
+    uint64_t acc = (uint64_t)n * 0x9E3779B97F4A7C15ull;
     unsigned k = start;
     for (unsigned i = 0; i < n; i++) {
-        acc = (acc ^ ring[k]) * 0x9E3779B97F4A7C15ull;
-        acc ^= acc >> 29;
+        acc += ring[k] * (0xD1B54A32D192ED03ull + 2ull * i);
         if (++k == n)
             k = 0;
     }
-    return fmix64(acc);
+    acc ^= acc >> 32;
+    acc *= 0xD6E8FEB86659FD93ull;
+    return (uint32_t)(acc >> 32);
 }
 
 static curate_status shingle_words(curate_minhash *mh, const unsigned char *s, size_t len,
@@ -174,31 +197,49 @@ static curate_status shingle_words(curate_minhash *mh, const unsigned char *s, s
     unsigned pos = 0; /* next ring slot */
 
     while (p < end) {
-        size_t k;
-        while (p < end && (k = space_len(p, end)) != 0)
-            p += k;
+        /* Skip whitespace; ASCII bytes decide by a comparison, others
+         * through space_len. */
+        while (p < end) {
+            if (*p < 0x80) {
+                if (!(*p == ' ' || (*p >= '\t' && *p <= '\r')))
+                    break;
+                p++;
+            } else {
+                size_t k = space_len(p, end);
+                if (!k)
+                    break;
+                p += k;
+            }
+        }
         if (p >= end)
             break;
         const unsigned char *w = p;
-        while (p < end && space_len(p, end) == 0)
+        while (p < end) {
+            if (*p < 0x80) {
+                if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+                    break;
+            } else if (space_len(p, end)) {
+                break;
+            }
             p++;
+        }
         ring[pos] = curate_hash64(w, (size_t)(p - w), mh->word_seed);
         if (++pos == n)
             pos = 0;
         words++;
         if (words >= n) {
             /* Every word is at most one shingle: out < words <= len. */
-            if (out >= mh->cap_hashes && reserve_hashes(mh, out + 1) != CURATE_OK)
+            if (out >= mh->cap_keys && reserve_keys(mh, out + 1) != CURATE_OK)
                 return CURATE_ERR_NOMEM;
-            mh->hashes[out++] = combine_words(ring, n, pos);
+            mh->keys[out++] = combine_words(ring, n, pos);
         }
     }
     if (words > 0 && words < n) {
         /* Fewer words than n: all of them, in ring[0..words), are the one
          * shingle. */
-        if (reserve_hashes(mh, 1) != CURATE_OK)
+        if (reserve_keys(mh, 1) != CURATE_OK)
             return CURATE_ERR_NOMEM;
-        mh->hashes[out++] = combine_words(ring, (unsigned)words, 0);
+        mh->keys[out++] = combine_words(ring, (unsigned)words, 0);
     }
     *count = out;
     return CURATE_OK;
@@ -225,80 +266,157 @@ static curate_status shingle_chars(curate_minhash *mh, const unsigned char *s, s
         chars++;
         if (chars >= n) {
             size_t from = starts[pos]; /* oldest of the last n starts */
-            if (out >= mh->cap_hashes && reserve_hashes(mh, out + 1) != CURATE_OK)
+            if (out >= mh->cap_keys && reserve_keys(mh, out + 1) != CURATE_OK)
                 return CURATE_ERR_NOMEM;
-            mh->hashes[out++] = curate_hash64(s + from, i - from, mh->word_seed);
+            mh->keys[out++] = (uint32_t)curate_hash64(s + from, i - from, mh->word_seed);
         }
     }
     if (chars > 0 && chars < n) {
-        if (reserve_hashes(mh, 1) != CURATE_OK)
+        if (reserve_keys(mh, 1) != CURATE_OK)
             return CURATE_ERR_NOMEM;
-        mh->hashes[out++] = curate_hash64(s, len, mh->word_seed);
+        mh->keys[out++] = (uint32_t)curate_hash64(s, len, mh->word_seed);
     }
     *count = out;
     return CURATE_OK;
 }
 
 curate_status curate_minhash_shingles(curate_minhash *mh, const char *text, size_t len,
-                                      const uint64_t **hashes, size_t *count)
+                                      const uint32_t **keys, size_t *count)
 {
     size_t c = 0;
     curate_status st = mh->opts.kind == CURATE_SHINGLE_WORD
                            ? shingle_words(mh, (const unsigned char *)text, len, &c)
                            : shingle_chars(mh, (const unsigned char *)text, len, &c);
-    *hashes = mh->hashes;
+    *keys = mh->keys;
     *count = st == CURATE_OK ? c : 0;
     return st;
 }
 
-void curate_minhash_sign_hashes(const curate_minhash *mh, const uint64_t *h, size_t count,
-                                uint32_t *sig)
+/* Permutation i of key x: the high half of a_i * x + b_i mod 2^64. */
+static inline uint32_t perm_value(uint64_t a, uint64_t b, uint32_t x)
+{
+    return (uint32_t)((a * (uint64_t)x + b) >> 32);
+}
+
+/* Slots [from, P) by the portable method. */
+static void sign_scalar_from(const curate_minhash *mh, unsigned from, const uint32_t *x,
+                             size_t count, uint32_t *sig)
 {
     const unsigned P = mh->opts.perm;
     const uint64_t *A = mh->a, *B = mh->b;
-    unsigned i = 0;
+    unsigned i = from;
     /* Eight permutations at a time: eight independent running minima keep
-     * the multiplier busy; min of the 64-bit value then >> 32 equals the
-     * min of the high halves. */
+     * the multiplier busy. */
     for (; i + 8 <= P; i += 8) {
-        uint64_t m[8] = { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                          UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX };
-        const uint64_t a0 = A[i], a1 = A[i + 1], a2 = A[i + 2], a3 = A[i + 3];
-        const uint64_t a4 = A[i + 4], a5 = A[i + 5], a6 = A[i + 6], a7 = A[i + 7];
-        const uint64_t b0 = B[i], b1 = B[i + 1], b2 = B[i + 2], b3 = B[i + 3];
-        const uint64_t b4 = B[i + 4], b5 = B[i + 5], b6 = B[i + 6], b7 = B[i + 7];
+        uint32_t m0 = UINT32_MAX, m1 = UINT32_MAX, m2 = UINT32_MAX, m3 = UINT32_MAX;
+        uint32_t m4 = UINT32_MAX, m5 = UINT32_MAX, m6 = UINT32_MAX, m7 = UINT32_MAX;
         for (size_t j = 0; j < count; j++) {
-            const uint64_t x = h[j];
-            uint64_t v;
-#define CURATE_MH_STEP(k)                                                                  \
-    v = a##k * x + b##k;                                                                   \
-    m[k] = v < m[k] ? v : m[k];
+            const uint32_t k = x[j];
+            uint32_t v;
+#define CURATE_MH_STEP(q)                                                                  \
+    v = perm_value(A[i + q], B[i + q], k);                                                 \
+    m##q = v < m##q ? v : m##q;
             CURATE_MH_STEP(0) CURATE_MH_STEP(1) CURATE_MH_STEP(2) CURATE_MH_STEP(3)
             CURATE_MH_STEP(4) CURATE_MH_STEP(5) CURATE_MH_STEP(6) CURATE_MH_STEP(7)
 #undef CURATE_MH_STEP
         }
-        for (unsigned k = 0; k < 8; k++)
-            sig[i + k] = (uint32_t)(m[k] >> 32);
+        sig[i] = m0; sig[i + 1] = m1; sig[i + 2] = m2; sig[i + 3] = m3;
+        sig[i + 4] = m4; sig[i + 5] = m5; sig[i + 6] = m6; sig[i + 7] = m7;
     }
     for (; i < P; i++) {
-        uint64_t m = UINT64_MAX;
+        uint32_t m = UINT32_MAX;
         for (size_t j = 0; j < count; j++) {
-            uint64_t v = A[i] * h[j] + B[i];
+            uint32_t v = perm_value(A[i], B[i], x[j]);
             m = v < m ? v : m;
         }
-        sig[i] = (uint32_t)(m >> 32);
+        sig[i] = m;
     }
+}
+
+void curate_minhash_sign_scalar_(const curate_minhash *mh, const uint32_t *keys, size_t count,
+                                 uint32_t *sig)
+{
+    sign_scalar_from(mh, 0, keys, count, sig);
+}
+
+#if HAVE_AVX2_PATH
+/*
+ * Eight permutations per step in two vectors of four 64-bit lanes:
+ * a * x = a_lo * x + (a_hi * x << 32) with two 32x32->64 multiplies, plus
+ * b, shifted down 32; the result sits in the low half of each lane (high
+ * half zero), so an unsigned 32-bit min keeps the running minimum.
+ */
+__attribute__((target("avx2"))) static unsigned sign_avx2(const curate_minhash *mh,
+                                                          const uint32_t *x, size_t count,
+                                                          uint32_t *sig)
+{
+    const unsigned P = mh->opts.perm;
+    unsigned i = 0;
+    for (; i + 8 <= P; i += 8) {
+        const __m256i alo0 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->a_lo + i));
+        const __m256i alo1 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->a_lo + i + 4));
+        const __m256i ahi0 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->a_hi + i));
+        const __m256i ahi1 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->a_hi + i + 4));
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->b + i));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(mh->b + i + 4));
+        __m256i m0 = _mm256_set1_epi64x(0xFFFFFFFFll), m1 = m0;
+        for (size_t j = 0; j < count; j++) {
+            const __m256i k = _mm256_set1_epi64x((long long)x[j]);
+            __m256i p0 = _mm256_add_epi64(_mm256_mul_epu32(alo0, k),
+                                          _mm256_slli_epi64(_mm256_mul_epu32(ahi0, k), 32));
+            __m256i p1 = _mm256_add_epi64(_mm256_mul_epu32(alo1, k),
+                                          _mm256_slli_epi64(_mm256_mul_epu32(ahi1, k), 32));
+            p0 = _mm256_srli_epi64(_mm256_add_epi64(p0, b0), 32);
+            p1 = _mm256_srli_epi64(_mm256_add_epi64(p1, b1), 32);
+            m0 = _mm256_min_epu32(m0, p0);
+            m1 = _mm256_min_epu32(m1, p1);
+        }
+        uint64_t t[8];
+        _mm256_storeu_si256((__m256i *)(void *)t, m0);
+        _mm256_storeu_si256((__m256i *)(void *)(t + 4), m1);
+        for (unsigned q = 0; q < 8; q++)
+            sig[i + q] = (uint32_t)t[q];
+    }
+    return i;
+}
+#endif
+
+/* -1 = not yet decided, else 1 when the AVX2 path runs. */
+static int use_avx2 = -1;
+
+int curate_minhash_simd_(int enable)
+{
+#if HAVE_AVX2_PATH
+    int have = __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    int have = 0;
+#endif
+    use_avx2 = enable < 0 ? have : (enable && have);
+    return use_avx2;
+}
+
+void curate_minhash_sign_keys(const curate_minhash *mh, const uint32_t *keys, size_t count,
+                              uint32_t *sig)
+{
+    if (use_avx2 < 0)
+        curate_minhash_simd_(-1); /* benign race: every thread stores the same */
+    unsigned done = 0;
+#if HAVE_AVX2_PATH
+    if (use_avx2)
+        done = sign_avx2(mh, keys, count, sig);
+#endif
+    sign_scalar_from(mh, done, keys, count, sig);
 }
 
 curate_status curate_minhash_sign(curate_minhash *mh, const char *text, size_t len, uint32_t *sig,
                                   size_t *n_shingles)
 {
-    const uint64_t *h;
+    const uint32_t *k;
     size_t n;
-    curate_status st = curate_minhash_shingles(mh, text, len, &h, &n);
+    curate_status st = curate_minhash_shingles(mh, text, len, &k, &n);
     if (st != CURATE_OK)
         return st;
-    curate_minhash_sign_hashes(mh, h, n, sig);
+    curate_minhash_sign_keys(mh, k, n, sig);
     if (n_shingles)
         *n_shingles = n;
     return CURATE_OK;
@@ -394,17 +512,23 @@ struct curate_lsh {
     lsh_slot *slots;       /* [mask + 1] */
     size_t mask;
     size_t used;           /* occupied slots */
+    uint32_t *tags;        /* [bands] scratch: the band tags of one signature */
     uint32_t *result;      /* candidates of the last query */
     size_t cap_result;
 };
 
+/* The tag of one band: the same sum-of-products scheme as combine_words
+ * over its rows, salted by the band number, folded to 32 bits. */
 static inline uint32_t band_tag(const uint32_t *sig, unsigned band, unsigned rows)
 {
-    uint64_t acc = 0x6A09E667F3BCC909ull ^ ((uint64_t)band * 0xD6E8FEB86659FD93ull);
+    uint64_t acc = ((uint64_t)band + 1) * 0x6A09E667F3BCC909ull;
     const uint32_t *v = sig + (size_t)band * rows;
     for (unsigned r = 0; r < rows; r++)
-        acc = (acc ^ v[r]) * 0x9E3779B97F4A7C15ull ^ (acc >> 32);
-    return (uint32_t)(fmix64(acc) >> 32);
+        acc += (uint64_t)v[r] * (0x9E3779B97F4A7C15ull + 2ull * r);
+    acc ^= acc >> 32;
+    acc *= 0xD6E8FEB86659FD93ull;
+    acc ^= acc >> 29;
+    return (uint32_t)(acc >> 32);
 }
 
 /* Home slot of a tag (the tag is already well mixed; spread it again so
@@ -424,9 +548,11 @@ curate_lsh *curate_lsh_init(unsigned bands, unsigned rows, size_t max_per_band, 
         return NULL;
     }
     curate_lsh *l = calloc(1, sizeof *l);
-    if (l)
+    if (l) {
         l->slots = calloc(1024, sizeof *l->slots);
-    if (!l || !l->slots) {
+        l->tags = malloc(bands * sizeof *l->tags);
+    }
+    if (!l || !l->slots || !l->tags) {
         curate_lsh_free(l);
         curate_error_set(err, CURATE_ERR_NOMEM, "cannot allocate an LSH index");
         return NULL;
@@ -445,6 +571,7 @@ void curate_lsh_free(curate_lsh *l)
     free(l->next);
     free(l->stamp);
     free(l->slots);
+    free(l->tags);
     free(l->result);
     free(l);
 }
@@ -457,7 +584,7 @@ size_t curate_lsh_count(const curate_lsh *l)
 size_t curate_lsh_memory(const curate_lsh *l)
 {
     return sizeof *l + l->cap * ((size_t)l->bands + 1) * sizeof(uint32_t) +
-           (l->mask + 1) * sizeof(lsh_slot) + l->cap_result * sizeof(uint32_t);
+           (l->mask + 1) * sizeof(lsh_slot) + (l->cap_result + l->bands) * sizeof(uint32_t);
 }
 
 /* Find the slot for tag: the occupied one holding it, or the empty one
@@ -494,7 +621,9 @@ static curate_status lsh_grow_table(curate_lsh *l)
     return CURATE_OK;
 }
 
-curate_status curate_lsh_insert(curate_lsh *l, const uint32_t *sig, uint32_t *id)
+/* Room for one more record, and table load at most 7/10 even if all its
+ * bands are new. */
+static curate_status lsh_reserve(curate_lsh *l)
 {
     if (l->n >= UINT32_MAX - 1)
         return CURATE_ERR_TOO_LARGE;
@@ -514,33 +643,28 @@ curate_status curate_lsh_insert(curate_lsh *l, const uint32_t *sig, uint32_t *id
         l->stamp = stp;
         l->cap = cap;
     }
-    /* Keep the load at most 7/10 even if every band is new. */
     while ((l->used + l->bands) * 10 > (l->mask + 1) * 7)
         if (lsh_grow_table(l) != CURATE_OK)
             return CURATE_ERR_NOMEM;
-    uint32_t me = l->n;
-    for (unsigned band = 0; band < l->bands; band++) {
-        uint32_t tag = band_tag(sig, band, l->rows);
-        lsh_slot *s = lsh_find(l, tag);
-        size_t link = (size_t)me * l->bands + band;
-        if (s->head == 0) {
-            s->tag = tag;
-            l->next[link] = 0;
-            l->used++;
-        } else {
-            l->next[link] = s->head;
-        }
-        s->head = me + 1;
-    }
-    l->stamp[me] = 0;
-    l->n = me + 1;
-    if (id)
-        *id = me;
     return CURATE_OK;
 }
 
-curate_status curate_lsh_query(curate_lsh *l, const uint32_t *sig, const uint32_t **ids,
-                               size_t *count, int *truncated)
+/* The band tags of sig into l->tags, with their home slots prefetched so
+ * the cache misses of all bands overlap. */
+static void lsh_tags(curate_lsh *l, const uint32_t *sig)
+{
+    for (unsigned band = 0; band < l->bands; band++) {
+        uint32_t t = band_tag(sig, band, l->rows);
+        l->tags[band] = t;
+#if defined(__GNUC__)
+        __builtin_prefetch(&l->slots[tag_home(t, l->mask)]);
+#endif
+    }
+}
+
+/* Candidates for the tags in l->tags. */
+static curate_status lsh_collect(curate_lsh *l, const uint32_t **ids, size_t *count,
+                                 int *truncated)
 {
     size_t nres = 0;
     int cut = 0;
@@ -552,7 +676,7 @@ curate_status curate_lsh_query(curate_lsh *l, const uint32_t *sig, const uint32_
     }
     const uint32_t q = l->query_no;
     for (unsigned band = 0; band < l->bands && l->n; band++) {
-        lsh_slot *s = lsh_find(l, band_tag(sig, band, l->rows));
+        const lsh_slot *s = lsh_find(l, l->tags[band]);
         size_t taken = 0;
         for (uint32_t h = s->head; h != 0; h = l->next[(size_t)(h - 1) * l->bands + band]) {
             if (l->max_per_band && taken == l->max_per_band) {
@@ -581,5 +705,63 @@ curate_status curate_lsh_query(curate_lsh *l, const uint32_t *sig, const uint32_
     *count = nres;
     if (truncated)
         *truncated = cut;
+    return CURATE_OK;
+}
+
+/* Link a new record under the tags in l->tags (lsh_reserve done). */
+static uint32_t lsh_link(curate_lsh *l)
+{
+    uint32_t me = l->n;
+    for (unsigned band = 0; band < l->bands; band++) {
+        uint32_t tag = l->tags[band];
+        lsh_slot *s = lsh_find(l, tag);
+        size_t link = (size_t)me * l->bands + band;
+        if (s->head == 0) {
+            s->tag = tag;
+            l->next[link] = 0;
+            l->used++;
+        } else {
+            l->next[link] = s->head;
+        }
+        s->head = me + 1;
+    }
+    l->stamp[me] = 0;
+    l->n = me + 1;
+    return me;
+}
+
+curate_status curate_lsh_insert(curate_lsh *l, const uint32_t *sig, uint32_t *id)
+{
+    curate_status st = lsh_reserve(l);
+    if (st != CURATE_OK)
+        return st;
+    lsh_tags(l, sig);
+    uint32_t me = lsh_link(l);
+    if (id)
+        *id = me;
+    return CURATE_OK;
+}
+
+curate_status curate_lsh_query(curate_lsh *l, const uint32_t *sig, const uint32_t **ids,
+                               size_t *count, int *truncated)
+{
+    lsh_tags(l, sig);
+    return lsh_collect(l, ids, count, truncated);
+}
+
+curate_status curate_lsh_query_insert(curate_lsh *l, const uint32_t *sig, const uint32_t **ids,
+                                      size_t *count, int *truncated, uint32_t *id)
+{
+    *count = 0;
+    curate_status st = lsh_reserve(l);
+    if (st != CURATE_OK)
+        return st;
+    lsh_tags(l, sig);
+    st = lsh_collect(l, ids, count, truncated);
+    if (st != CURATE_OK)
+        return st;
+    uint32_t me = lsh_link(l);
+    if (id)
+        *id = me;
     return CURATE_OK;
 }

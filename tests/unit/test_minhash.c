@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "curate/minhash.h"
+#include "minhash_internal.h"
 
 /* ---- a deterministic generator of English-like text --------------------- */
 
@@ -209,7 +210,7 @@ static curate_minhash *signer(curate_shingle_kind kind, unsigned ngram, unsigned
 
 static size_t n_shingles(curate_minhash *mh, const char *s)
 {
-    const uint64_t *h;
+    const uint32_t *h;
     size_t n;
     assert_int_equal(curate_minhash_shingles(mh, s, strlen(s), &h, &n), CURATE_OK);
     return n;
@@ -244,16 +245,16 @@ static void test_shingle_hash_properties(void **state)
 {
     (void)state;
     curate_minhash *w2 = signer(CURATE_SHINGLE_WORD, 2, 16, 7);
-    const uint64_t *h;
+    const uint32_t *h;
     size_t n;
-    uint64_t x[4], y[4];
+    uint32_t x[4], y[4];
     /* Whitespace between words does not matter in word mode. */
     assert_int_equal(curate_minhash_shingles(w2, "the cat sat", 11, &h, &n), CURATE_OK);
     assert_int_equal(n, 2);
-    memcpy(x, h, sizeof(uint64_t) * 2);
+    memcpy(x, h, sizeof(uint32_t) * 2);
     assert_int_equal(curate_minhash_shingles(w2, "the\t cat\n\nsat ", 14, &h, &n), CURATE_OK);
     assert_int_equal(n, 2);
-    assert_memory_equal(x, h, sizeof(uint64_t) * 2);
+    assert_memory_equal(x, h, sizeof(uint32_t) * 2);
     /* Order does: "cat the" is not "the cat". */
     assert_int_equal(curate_minhash_shingles(w2, "cat the", 7, &h, &n), CURATE_OK);
     assert_true(h[0] != x[0]);
@@ -284,15 +285,14 @@ static void test_signature_basics(void **state)
     const char *t = "one two three four five six seven";
     assert_int_equal(curate_minhash_sign(mh, t, strlen(t), a, &n), CURATE_OK);
     assert_int_equal(n, 5);
-    /* Same text, same signature; sign_hashes agrees with sign. */
+    /* Same text, same signature; sign_keys agrees with sign. */
     assert_int_equal(curate_minhash_sign(mh, t, strlen(t), b, NULL), CURATE_OK);
     assert_memory_equal(a, b, sizeof a);
-    const uint64_t *h;
+    const uint32_t *h;
     assert_int_equal(curate_minhash_shingles(mh, t, strlen(t), &h, &n), CURATE_OK);
-    curate_minhash_sign_hashes(mh, h, n, c);
+    curate_minhash_sign_keys(mh, h, n, c);
     assert_memory_equal(a, c, sizeof a);
     assert_true(curate_minhash_similarity(a, b, 100) == 1.0);
-    /* Repeating the text adds shingles but not new ones except the seams. */
     /* The empty set: every slot UINT32_MAX. */
     assert_int_equal(curate_minhash_sign(mh, "", 0, c, &n), CURATE_OK);
     assert_int_equal(n, 0);
@@ -635,6 +635,72 @@ static void test_lsh_rate(void **state)
     curate_minhash_free(mh);
 }
 
+/* The vector path gives the bits of the portable one, for every perm
+ * count (block remainders) and shingle count, including 0. */
+static void test_simd_matches_scalar(void **state)
+{
+    (void)state;
+    int have = curate_minhash_simd_(1);
+    if (!have) {
+        print_message("no AVX2 on this CPU: only the portable path runs\n");
+        curate_minhash_simd_(-1);
+        return;
+    }
+    rng_state = 4242;
+    static uint32_t keys[3000];
+    for (size_t i = 0; i < 3000; i++)
+        keys[i] = (uint32_t)rng();
+    keys[7] = 0;
+    keys[8] = UINT32_MAX;
+    const unsigned perms[] = { 1, 7, 8, 9, 64, 100, 128, 257 };
+    const size_t counts[] = { 0, 1, 2, 5, 17, 300, 3000 };
+    uint32_t a[257], b[257];
+    for (size_t pi = 0; pi < sizeof perms / sizeof perms[0]; pi++) {
+        curate_minhash *mh = signer(CURATE_SHINGLE_WORD, 3, perms[pi], 1000 + pi);
+        for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+            curate_minhash_sign_keys(mh, keys, counts[ci], a);
+            curate_minhash_sign_scalar_(mh, keys, counts[ci], b);
+            assert_memory_equal(a, b, perms[pi] * sizeof(uint32_t));
+        }
+        curate_minhash_free(mh);
+    }
+    curate_minhash_simd_(-1);
+}
+
+/* query_insert = query, then insert. */
+static void test_lsh_query_insert(void **state)
+{
+    (void)state;
+    rng_state = 31337;
+    curate_error err;
+    curate_lsh *a = curate_lsh_init(6, 3, 0, &err), *b = curate_lsh_init(6, 3, 0, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    static uint32_t sigs[3000][18];
+    for (int i = 0; i < 3000; i++) {
+        random_sig(sigs[i], 18);
+        if (i >= 10 && i % 5 == 0) /* share a band with an earlier record */
+            memcpy(sigs[i] + 3 * (i % 6), sigs[i / 2] + 3 * (i % 6), 3 * sizeof(uint32_t));
+        const uint32_t *ia, *ib;
+        size_t na, nb;
+        int ca, cb;
+        uint32_t ida, idb;
+        assert_int_equal(curate_lsh_query_insert(a, sigs[i], &ia, &na, &ca, &ida), CURATE_OK);
+        assert_int_equal(curate_lsh_query(b, sigs[i], &ib, &nb, &cb), CURATE_OK);
+        assert_int_equal(na, nb);
+        if (na)
+            assert_memory_equal(ia, ib, na * sizeof(uint32_t));
+        assert_int_equal(ca, cb);
+        assert_int_equal(curate_lsh_insert(b, sigs[i], &idb), CURATE_OK);
+        assert_int_equal(ida, idb);
+        assert_int_equal(ida, i);
+        if (i >= 10 && i % 5 == 0)
+            assert_true(na >= 1);
+    }
+    curate_lsh_free(a);
+    curate_lsh_free(b);
+}
+
 int main(void)
 {
     make_vocab();
@@ -649,6 +715,8 @@ int main(void)
         cmocka_unit_test(test_lsh_choose),
         cmocka_unit_test(test_lsh_index),
         cmocka_unit_test(test_lsh_rate),
+        cmocka_unit_test(test_simd_matches_scalar),
+        cmocka_unit_test(test_lsh_query_insert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,22 +24,26 @@
  * curate/dedupe.h, which collapses whitespace and folds case).
  *
  * Hashing and permutations (the scheme, so it can be reproduced):
- *   - word mode: every word is hashed once with XXH3-64 (seed w); the hash
- *     of a shingle combines its n word hashes in order (multiply-xorshift
- *     chain, then the murmur3 64-bit finalizer);
+ *   - word mode: every word is hashed once with XXH3-64 (seed w); the
+ *     32-bit key of a shingle is n * phi + sum_k h_k * (c + 2k) mod 2^64
+ *     (h_k the k-th word's hash, c an odd constant), folded by one
+ *     xorshift-multiply to its high 32 bits: order-sensitive, and a change
+ *     of any word changes the sum;
  *   - char mode: the bytes of the n characters are hashed with XXH3-64
- *     (seed w);
- *   - permutation i maps a shingle hash x to the high 32 bits of
- *     (a_i * x + b_i) mod 2^64 (Dietzfelbinger's multiply-add-shift), with
- *     a_i odd.  Slot i of the signature is the minimum over the text's
- *     shingles.
+ *     (seed w), low 32 bits kept;
+ *   - permutation i maps a 32-bit key x to the high 32 bits of
+ *     (a_i * x + b_i) mod 2^64, with a_i and b_i 64-bit: Dietzfelbinger's
+ *     multiply-add-shift family, strongly universal for 32-bit keys.
+ *     Slot i of the signature is the minimum over the text's shingles.
  *   w, a_i and b_i come from a splitmix64 stream started at the seed, so a
  *   seed fixes every signature on every platform.
- *   One 64-bit hash per shingle plus P multiply-adds is far cheaper than P
- *   independent hashes, and a multiply-add-shift family over well-mixed
- *   64-bit inputs behaves like independent permutations to within the
- *   estimator's own noise (tests/unit/test_minhash.c measures it against
- *   exact Jaccard).
+ *   One hash per unit plus P multiply-adds is far cheaper than P
+ *   independent hashes, and it vectorizes (an AVX2 version, chosen at run
+ *   time, gives the same bits as the portable one).  Measured against
+ *   exact Jaccard in tests/unit/test_minhash.c, the estimates show no bias
+ *   and the binomial variance J (1 - J) / P of independent permutations.
+ *   32-bit keys collide inside one text with probability about n^2 / 2^33
+ *   (n shingles), which changes an estimate negligibly.
  *
  * LSH banding.  The P slots are cut into b bands of r rows (b * r <= P);
  * two texts become candidates when all r slots of at least one band are
@@ -101,14 +105,14 @@ void curate_minhash_free(curate_minhash *mh);
 const curate_minhash_opts *curate_minhash_options(const curate_minhash *mh);
 
 /*
- * The 64-bit hashes of the text's shingles in text order (a repeated
- * shingle appears again).  *hashes points into the signer and is valid
+ * The 32-bit keys of the text's shingles in text order (a repeated
+ * shingle appears again).  *keys points into the signer and is valid
  * until its next call.  CURATE_ERR_NOMEM if the scratch array cannot grow
  * (the signer stays usable); the array is reused, so a steady stream of
  * texts of similar size does not allocate.
  */
 curate_status curate_minhash_shingles(curate_minhash *mh, const char *text, size_t len,
-                                      const uint64_t **hashes, size_t *count);
+                                      const uint32_t **keys, size_t *count);
 
 /*
  * The signature of the text's shingle set into sig[0..P).  *n_shingles
@@ -118,9 +122,9 @@ curate_status curate_minhash_shingles(curate_minhash *mh, const char *text, size
 curate_status curate_minhash_sign(curate_minhash *mh, const char *text, size_t len, uint32_t *sig,
                                   size_t *n_shingles);
 
-/* The signature of a set given by shingle hashes (as returned above). */
-void curate_minhash_sign_hashes(const curate_minhash *mh, const uint64_t *hashes, size_t count,
-                                uint32_t *sig);
+/* The signature of a set given by shingle keys (as returned above). */
+void curate_minhash_sign_keys(const curate_minhash *mh, const uint32_t *keys, size_t count,
+                              uint32_t *sig);
 
 /* Estimated Jaccard similarity: the share of equal slots among perm. */
 double curate_minhash_similarity(const uint32_t *a, const uint32_t *b, unsigned perm);
@@ -177,6 +181,16 @@ curate_status curate_lsh_insert(curate_lsh *l, const uint32_t *sig, uint32_t *id
  */
 curate_status curate_lsh_query(curate_lsh *l, const uint32_t *sig, const uint32_t **ids,
                                size_t *count, int *truncated);
+
+/*
+ * curate_lsh_query followed by curate_lsh_insert of the same signature, in
+ * one pass over the bands (the band hashes are computed once and the
+ * table slots fetched together).  The candidates are the records before
+ * this one; *id (may be NULL) is the new record's id.  On CURATE_ERR_NOMEM
+ * or CURATE_ERR_TOO_LARGE nothing was inserted and no candidates are given.
+ */
+curate_status curate_lsh_query_insert(curate_lsh *l, const uint32_t *sig, const uint32_t **ids,
+                                      size_t *count, int *truncated, uint32_t *id);
 
 size_t curate_lsh_count(const curate_lsh *l);   /* records inserted */
 size_t curate_lsh_memory(const curate_lsh *l);  /* bytes allocated */
