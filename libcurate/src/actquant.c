@@ -83,6 +83,11 @@ unsigned curate_act_qmax(unsigned bits)
 
 /* ---- threshold searches ------------------------------------------------------ */
 
+/*
+ * The histogram cannot say where values sit inside a bin; interpolating
+ * linearly assumes they are spread evenly, which is the best guess and is
+ * exact in the limit of narrow bins.  The result never exceeds amax.
+ */
 static double thr_percentile(const curate_hist *h, size_t last, double pct)
 {
     double width = h->range / (double)h->n_bins;
@@ -100,7 +105,15 @@ static double thr_percentile(const curate_hist *h, size_t last, double pct)
     return h->amax;
 }
 
-/* KL(P || Q) for the threshold at edge i (see the header); INFINITY if undefined. */
+/*
+ * KL(P || Q) for the threshold at edge i (see the header); INFINITY if
+ * undefined.  Level l covers bins [l i / levels, (l + 1) i / levels): the
+ * integer split spreads the remainder over the levels instead of lumping
+ * it into the last one.  Q spreads a level's count over the bins that are
+ * non-empty in P only: the quantized distribution should keep P's support,
+ * otherwise empty bins would receive mass, and every candidate would pay
+ * for the mere coarseness of the histogram instead of for clipping.
+ */
 static double kl_at(const curate_hist *h, size_t i, size_t levels, uint64_t outliers)
 {
     const uint64_t *n = h->counts;
@@ -158,6 +171,13 @@ static double thr_kl(const curate_hist *h, size_t last, unsigned bits)
     return width * (double)best_i;
 }
 
+/*
+ * The expected error model: a value inside the range is off by the
+ * rounding noise of a uniform quantizer (step^2 / 12, exact on average
+ * when the values are spread over many steps); a clipped value is off by
+ * its distance to t, taken at its bin's centre.  Direct O(bins^2) sums:
+ * prefix sums would be O(bins) but subtract large nearly equal terms.
+ */
 static double thr_mse(const curate_hist *h, size_t last, unsigned bits)
 {
     double width = h->range / (double)h->n_bins;
@@ -221,6 +241,12 @@ curate_status curate_act_scale_from_hist(const curate_hist *h, const curate_act_
 
 /* ---- fake quantization -------------------------------------------------------- */
 
+/*
+ * Clamp before rounding (equivalent, since the bounds are integers) so the
+ * value never leaves the small integer range; no float-to-int conversion,
+ * so NaN and Inf have defined results: NaN stays NaN (a broken forward
+ * pass should stay visible in the perplexity), Inf clamps.
+ */
 static void fq_row(float *x, size_t n, float qmax, float scale)
 {
     if (!(scale > 0.0f)) {
@@ -254,6 +280,8 @@ void curate_act_fake_quant_token(float *x, size_t rows, size_t cols, unsigned bi
     unsigned qmax = curate_act_qmax(bits);
     if (!qmax || !x)
         return;
+    /* The scale comes from the finite values only, so one Inf does not turn
+     * the whole row into NaN (Inf * 0); it is clipped like any outlier. */
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * cols, amax = 0.0f;
         for (size_t j = 0; j < cols; j++)

@@ -13,6 +13,8 @@
 
 #include <cblas.h>
 
+/* Each statistic is allocated only when asked for: the Hessian of a wide
+ * layer dominates memory and a tool may not need it. */
 struct curate_observer {
     size_t cols;         /* input features per row */
     unsigned what;       /* CURATE_OBSERVE_* */
@@ -147,7 +149,9 @@ curate_status curate_observer_add(curate_observer *o, const float *x, size_t T, 
     if (T > SIZE_MAX / cols || (uint64_t)T > UINT64_MAX - o->rows)
         return curate_error_set(err, CURATE_ERR_RANGE, "observer: %zu rows overflow the count", T);
 
-    /* Validate and find the block's range before touching any state. */
+    /* Validate and find the block's range before touching any state: a
+     * rejected block must leave no partial trace, or the counts would no
+     * longer match the rows. */
     float bmin = x[0], bmax = x[0];
     for (size_t r = 0; r < T; r++) {
         const float *row = x + r * cols;
@@ -200,7 +204,9 @@ curate_status curate_observer_add(curate_observer *o, const float *x, size_t T, 
     }
 
     if (o->hf) {
-        /* BLAS takes int dimensions. */
+        /* BLAS takes int dimensions.  The block's product is float (a few
+         * hundred tokens: float rounding is negligible there); summing the
+         * blocks in double keeps long runs from drifting. */
         if (cols > (size_t)INT32_MAX || T > (size_t)INT32_MAX) {
             return curate_error_set(err, CURATE_ERR_RANGE,
                                     "observer: a %zu x %zu block is too large for BLAS", T, cols);

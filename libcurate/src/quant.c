@@ -95,7 +95,12 @@ size_t curate_quant_last_group(size_t cols, size_t g)
 
 /* ---- one group ------------------------------------------------------------ */
 
-/* The code range of a format, as floats: q in [qlo, qhi], code = q + off. */
+/*
+ * The code range of a format, as floats: q in [qlo, qhi], code = q + off.
+ * Codes are handled as floats until they are stored: every value involved
+ * is a small integer, exactly representable, and this avoids float-to-int
+ * conversions of values that could be out of range.
+ */
 typedef struct qfmt {
     int asym;
     float qlo, qhi, off;
@@ -122,7 +127,9 @@ static qfmt fmt_of(const curate_quant_config *c)
 static inline float round_one(const qfmt *f, float x, float d, float id, float m)
 {
     float v = f->asym ? x - m : x;
-    /* id is d's inverse unless d is so small that 1/d overflows. */
+    /* Multiplying by the reciprocal (not dividing by d) is what ggml's
+     * reference quantizers do, so codes agree with theirs on the same d.
+     * A subnormal d has no finite reciprocal; divide then. */
     v = isfinite(id) ? v * id : v / d;
     v = roundf(v);
     if (!(v >= f->qlo)) /* also catches a NaN (not reachable with finite input) */
@@ -147,8 +154,11 @@ void curate_quant_group_params(const curate_quant_config *cfg, const float *x, s
             lo = x[j] < lo ? x[j] : lo;
             hi = x[j] > hi ? x[j] : hi;
         }
+        /* p == 1 leaves lo and hi untouched: a + (lo - a) may round. */
         if (p != 1.0f) {
-            /* Shrink towards 0 when the range holds it, else towards the end nearest 0. */
+            /* Shrink towards 0 when the range holds it (clipping both tails
+             * in proportion), else towards the end nearest 0 (clip only the
+             * far tail: the near end is the group's bulk). */
             float a = lo > 0.0f ? lo : (hi < 0.0f ? hi : 0.0f);
             lo = a + p * (lo - a);
             hi = a + p * (hi - a);
@@ -162,6 +172,9 @@ void curate_quant_group_params(const curate_quant_config *cfg, const float *x, s
         *d = p * amax / (float)((1u << (b - 1)) - 1);
         *m = 0.0f;
     } else {
+        /* The signed extreme, first one on ties (strictly greater), as
+         * ggml's Q4_0 picks it; dividing it by -2^(b-1) puts it on the
+         * most negative code whatever its sign. */
         float amax = 0.0f, xm = 0.0f;
         for (size_t j = 0; j < n; j++)
             if (fabsf(x[j]) > amax) {
@@ -215,6 +228,10 @@ float curate_quant_clip_factor(unsigned i, unsigned n, float pmin)
 float curate_quant_clip_search(const curate_quant_config *cfg, const float *x, size_t n,
                                const float *wt, unsigned grid, float pmin, float *d, float *m)
 {
+    /* Factor 1 is tried first and only a strictly smaller error replaces
+     * it, so a group where clipping does not help keeps rtn's rounding
+     * bit for bit (the "never worse than rtn" property rests on this).
+     * A zero error cannot be improved: stop there. */
     qfmt f = fmt_of(cfg);
     float best_p = 1.0f;
     curate_quant_group_params(cfg, x, n, 1.0f, d, m);
@@ -283,7 +300,10 @@ curate_status curate_quant_output_error(const float *w, const float *q, size_t r
     if (cols > INT_MAX || rows > INT_MAX)
         return curate_error_set(err, CURATE_ERR_RANGE, "quant: %zu x %zu is too large for BLAS",
                                 rows, cols);
-    /* Rows in chunks so the scratch stays small for tall matrices. */
+    /* Rows in chunks so the scratch stays small for tall matrices (an
+     * output matrix of 32000 rows would otherwise need two copies).  The
+     * products are float, as in every other BLAS path here; the final
+     * sum is double because it adds rows x cols terms. */
     size_t chunk = rows < 256 ? rows : 256;
     float *dw = malloc(chunk * cols * sizeof(float));
     float *dh = malloc(chunk * cols * sizeof(float));
@@ -310,6 +330,11 @@ curate_status curate_quant_output_error(const float *w, const float *q, size_t r
 
 /* ---- the entry point ------------------------------------------------------- */
 
+/*
+ * mse and imatrix: the clipping search group by group.  The importance is
+ * used as given (a mean square); its overall scale does not change which
+ * factor wins, so sums or means from the observer give the same result.
+ */
 static curate_status quant_search(const curate_quant_config *cfg, const float *w, size_t rows,
                                   size_t cols, const float *imp, const curate_quant_out *out)
 {
@@ -364,6 +389,8 @@ curate_status curate_quant_matrix(const curate_quant_config *cfg, const float *w
         (rows > INT_MAX || cols > INT_MAX))
         return curate_error_set(err, CURATE_ERR_RANGE, "quant: %zu x %zu is too large for BLAS",
                                 rows, cols);
+    /* A NaN would slip through every comparison of the searches and into
+     * the BLAS products without a trace: refuse it up front. */
     if (!curate_quant_all_finite(w, rows * cols))
         return curate_error_set(err, CURATE_ERR_RANGE, "quant: the weights hold a non-finite value");
     static const curate_quant_stats none;

@@ -15,7 +15,13 @@
 
 #include <cblas.h>
 
-/* s_j = max(a_j^alpha, 1e-4) / sqrt(max s * min s); alpha == 0 gives exactly 1. */
+/*
+ * s_j = max(a_j^alpha, 1e-4) / sqrt(max s * min s); alpha == 0 gives
+ * exactly 1 (special-cased: the normalisation must not leave 1 +- ulp, or
+ * alpha = 0 would not reproduce rtn bit for bit).  The normalisation
+ * centres the scales around 1 on a log scale, keeping W diag(s) in the
+ * magnitude range of W.
+ */
 static void awq_scales(const float *absmean, size_t n, float alpha, float *s)
 {
     if (alpha == 0.0f) {
@@ -113,7 +119,9 @@ curate_status curate_quant_awq_run(const curate_quant_config *cfg, const float *
         goto done;
     }
 
-    /* The scale search: alpha on an even grid over [0, 1], rtn rounding. */
+    /* The scale search: alpha on an even grid over [0, 1], rtn rounding.
+     * The first candidate is alpha = 0 (s = 1, plain rtn) and only a
+     * strictly smaller error replaces it. */
     double ebest = INFINITY;
     float abest = 0.0f;
     for (unsigned k = 0; k < cfg->awq_grid; k++) {
@@ -133,7 +141,9 @@ curate_status curate_quant_awq_run(const curate_quant_config *cfg, const float *
     }
     scale_cols(w, rows, n, sbest, ws);
 
-    /* The clipping search on top; kept only if the whole matrix gains. */
+    /* The clipping search on top; kept only if the whole matrix gains:
+     * each group's choice ignores the cross terms of H between groups, so
+     * the sum of group optima need not be optimal for the matrix. */
     int clipped = 0;
     if (cfg->awq_clip_grid > 0) {
         clip_groups(cfg, w, ws, rows, n, sbest, st->hessian, p, dmat, emat, best, xq);

@@ -2,6 +2,13 @@
  * quant_ref.c - scalar references for the BLAS/LAPACK paths of the weight
  * quantizers: plain loops, double precision, no batching.  Slow (cubic in
  * cols with no blocking); only the unit tests call them.
+ *
+ * They share with the fast paths only the one-group rounding of quant.c
+ * (itself a plain scalar routine checked against hand-derived codes):
+ * the linear algebra, the permutation, the scale computation and the
+ * error propagation are written again from the textbook, so that a
+ * mistake in the fast path's indexing, batching or BLAS/LAPACK calls is
+ * not repeated here.
  */
 #include "quant_internal.h"
 
@@ -94,7 +101,9 @@ curate_status curate_quant_gptq_ref(const curate_quant_config *cfg, const float 
         st = CURATE_ERR_NOMEM;
         goto done;
     }
-    /* Permutation: insertion sort by decreasing diagonal, stable on ties. */
+    /* Permutation: insertion sort by decreasing diagonal, stable on ties
+     * (the same order as the fast path's qsort with an index tie-break,
+     * reached another way). */
     for (size_t i = 0; i < n; i++) {
         size_t k = i;
         if (cfg->act_order)
@@ -120,6 +129,8 @@ curate_status curate_quant_gptq_ref(const curate_quant_config *cfg, const float 
         st = CURATE_ERR_MODEL;
         goto done;
     }
+    /* The same damping as the fast path's first attempt; no retries, the
+     * tests give it Hessians that need none. */
     chol_inverse(a, n, b, c); /* c = H^-1 */
     if (!chol_lower(c, n)) {  /* c = L2, H^-1 = L2 L2^T, so U = L2^T */
         st = CURATE_ERR_MODEL;
@@ -157,7 +168,8 @@ curate_status curate_quant_gptq_ref(const curate_quant_config *cfg, const float 
             q[r * n + col] = y;
             if (codes)
                 codes[r * n + col] = code;
-            /* U[i][j] = L2[j][i] */
+            /* No lazy batches: the error goes into every later column at
+             * once, U[i][j] = L2[j][i]. */
             double e = (wr[i] - (double)y) / c[i * n + i];
             for (size_t j = i + 1; j < n; j++)
                 wr[j] -= e * c[j * n + i];
