@@ -902,8 +902,41 @@ static curate_status heap_pop_dropped(curate_sampler *s, stratum *st)
     return push_dropped(s, &top.it, (char *)top.it.data);
 }
 
+static curate_status sampler_add(curate_sampler *s, size_t stratum_index,
+                                 const curate_sample_item *item, uint64_t key, curate_error *err);
+
 curate_status curate_sampler_add(curate_sampler *s, size_t stratum_index,
                                  const curate_sample_item *item, curate_rng *rng, curate_error *err)
+{
+    /* The key is drawn before any check, so the random stream advances by
+     * exactly one draw per call whatever happens to the item. */
+    return sampler_add(s, stratum_index, item, curate_rng_next(rng), err);
+}
+
+curate_status curate_sampler_add_keyed(curate_sampler *s, size_t stratum_index,
+                                       const curate_sample_item *item, uint64_t key,
+                                       curate_error *err)
+{
+    return sampler_add(s, stratum_index, item, key, err);
+}
+
+uint64_t curate_score_key(double score)
+{
+    if (isnan(score))
+        return UINT64_MAX;
+    if (score == 0)
+        score = 0; /* -0.0 becomes +0.0 */
+    uint64_t b;
+    memcpy(&b, &score, sizeof b);
+    /* IEEE-754 bits as an unsigned number that grows with the value:
+     * negative numbers reversed below positive ones. */
+    uint64_t asc = (b >> 63) ? ~b : (b | 0x8000000000000000ull);
+    uint64_t desc = ~asc;
+    return desc == UINT64_MAX ? UINT64_MAX - 1 : desc;
+}
+
+static curate_status sampler_add(curate_sampler *s, size_t stratum_index,
+                                 const curate_sample_item *item, uint64_t key, curate_error *err)
 {
     clear_dropped(s);
     if (s->finished || stratum_index >= s->n_strata)
@@ -917,7 +950,7 @@ curate_status curate_sampler_add(curate_sampler *s, size_t stratum_index,
     x.it = *item;
     x.it.stratum = stratum_index;
     x.it.cost = s->by_tokens ? item->cost : 1;
-    x.key = curate_rng_next(rng);
+    x.key = key;
     st->records++;
     curate_status rc = CURATE_OK;
     if (x.it.cost > s->capacity) {
@@ -1151,7 +1184,8 @@ curate_status curate_sampler_finish(curate_sampler *s, uint64_t budget, curate_e
         return curate_error_set(err, CURATE_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < n; k++) {
         stratum *st = &s->strata[s->order[k]];
-        qsort(st->heap, st->n, sizeof *st->heap, cmp_entry_key); /* smallest key first */
+        if (st->n > 1) /* smallest key first */
+            qsort(st->heap, st->n, sizeof *st->heap, cmp_entry_key);
         uint64_t used = 0;
         for (size_t j = 0; j < st->n; j++) {
             const curate_sample_item *it = &st->heap[j].it;

@@ -254,6 +254,24 @@ curate_status curate_sampler_add(curate_sampler *s, size_t stratum, const curate
                                  curate_rng *rng, curate_error *err);
 
 /*
+ * The same with the caller's key instead of a random one: a stratum keeps
+ * the items of smallest key (ties: smallest ordinal) and selects from the
+ * smallest up.  This turns the sampler into a bounded "top k" keeper, for
+ * example of the highest scores with curate_score_key.  Do not mix keyed
+ * and random adds in one sampler unless that mix is what you mean.
+ */
+curate_status curate_sampler_add_keyed(curate_sampler *s, size_t stratum,
+                                       const curate_sample_item *item, uint64_t key,
+                                       curate_error *err);
+
+/*
+ * A key that sorts scores from highest to lowest: a > b gives
+ * curate_score_key(a) < curate_score_key(b); -0.0 and 0.0 give the same key,
+ * infinities sort at the ends, NaN after everything.
+ */
+uint64_t curate_score_key(double score);
+
+/*
  * Next item dropped by the last add, into *out (data valid until the next
  * add, finish or free).  Returns 1 while there is one, then 0.
  */
