@@ -1028,6 +1028,48 @@ static void test_shares_allocation(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Caller keys: a bounded "top k" of scores                                 */
+/* ------------------------------------------------------------------------ */
+
+static void test_score_keys(void **state)
+{
+    (void)state;
+    const double v[] = {INFINITY, 1e300, 2.5, 1, 1e-300, 0, -1e-300, -1, -2.5, -1e300, -INFINITY};
+    const size_t n = sizeof v / sizeof v[0];
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_true(curate_score_key(v[i]) < curate_score_key(v[i + 1]));
+    assert_true(curate_score_key(-0.0) == curate_score_key(0.0));
+    assert_true(curate_score_key(NAN) > curate_score_key(-INFINITY));
+
+    /* Keep the 3 highest of 10 scores; ties go to the earlier item. */
+    const double sc[10] = {0.5, 3, 1, 3, 7, 2, 7, 0, 3, 1};
+    curate_sampler *s = new_sampler(NULL, 0, 0, 3, CURATE_ALLOC_EQUAL, NULL, 0);
+    size_t idx;
+    assert_int_equal(curate_sampler_stratum_of_values(s, NULL, NULL, &idx, NULL), CURATE_OK);
+    unsigned char dropped[16] = {0};
+    for (uint64_t i = 0; i < 10; i++) {
+        char payload[32];
+        int len = snprintf(payload, sizeof payload, "item-%llu", (unsigned long long)i);
+        curate_sample_item it = {payload, (size_t)len, i, 1, i + 1, 0, 0};
+        assert_int_equal(curate_sampler_add_keyed(s, idx, &it, curate_score_key(sc[i]), NULL), CURATE_OK);
+        curate_sample_item d;
+        while (curate_sampler_next_dropped(s, &d))
+            dropped[d.ordinal] = 1;
+    }
+    assert_int_equal(curate_sampler_finish(s, 2, NULL), CURATE_OK);
+    /* The two best are items 4 and 6 (score 7); item 1 (3, earliest of the
+     * tied threes) is held but not selected; everything else dropped. */
+    assert_int_equal(curate_sampler_selected_count(s), 2);
+    assert_true(curate_sampler_selected(s, 0)->ordinal == 4);
+    assert_true(curate_sampler_selected(s, 1)->ordinal == 6);
+    assert_int_equal(curate_sampler_unselected_count(s), 1);
+    assert_true(curate_sampler_unselected(s, 0)->ordinal == 1);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_int_equal(dropped[i], !(i == 1 || i == 4 || i == 6));
+    curate_sampler_free(s);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Fingerprints                                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -1071,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_strata_keys),
         cmocka_unit_test(test_shares_parse),
         cmocka_unit_test(test_shares_allocation),
+        cmocka_unit_test(test_score_keys),
         cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
