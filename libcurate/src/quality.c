@@ -141,6 +141,13 @@ struct curate_quality {
     uint64_t *word_hash;   /* per kept word */
     uint64_t *word_chars;  /* prefix sums: chars of words 0..i-1 */
     size_t cap_words;
+    uint32_t *cand;          /* n-gram candidates: positions, then their slots */
+    uint64_t *keys;          /* per position: the key of its n-gram */
+    size_t cap_slots;
+    uint64_t *line_hash, *line_chars; /* per kept line */
+    size_t cap_lines;
+    uint64_t *seen;          /* 2-gram filter: "once" and "twice" bit sets */
+    size_t cap_seen;         /* 64-bit words in each set */
     table lines, ngram[3];
 };
 
@@ -164,6 +171,11 @@ void curate_quality_free(curate_quality *q)
         return;
     free(q->word_hash);
     free(q->word_chars);
+    free(q->cand);
+    free(q->keys);
+    free(q->seen);
+    free(q->line_hash);
+    free(q->line_chars);
     table_free(&q->lines);
     for (int i = 0; i < 3; i++)
         table_free(&q->ngram[i]);
@@ -286,18 +298,246 @@ typedef struct pass1 {
     uint64_t kept_chars;     /* chars up to the end of the last kept word */
 } pass1;
 
+/* Scanner state shared by the 16-byte fast path and the per-character
+ * path, so the two can take turns anywhere in the text. */
+typedef struct scan {
+    curate_quality *q;
+    pass1 *r;
+    int want_words, want_lines;
+    const unsigned char *end;
+    const unsigned char *word;            /* start of the current word, or NULL */
+    uint64_t word_chars;
+    unsigned word_cls;
+    const unsigned char *line, *line_end; /* trimmed bytes of the open line */
+    uint64_t line_c0, line_c1;            /* chars before / after them */
+    uint64_t dots;                        /* length of the current run of '.' */
+    uint64_t chars;                       /* chars before the scan position */
+    size_t lines_kept;
+    int nomem;                            /* a line array could not grow */
+} scan;
+
+/*
+ * Hash of a word's bytes.  Words up to 16 bytes (nearly all) are hashed
+ * inline from one or two 8-byte loads; longer ones go to XXH3.  The value
+ * depends only on the bytes, never on where the word sits in the text.  A
+ * word of up to 8 bytes only needs a cheap bijective scramble: n-gram keys
+ * are run through mix64 before anything indexes by them.
+ */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+static ALWAYS_INLINE uint64_t word_hash(const unsigned char *p, size_t len,
+                                        const unsigned char *end)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull * (uint64_t)(len + 1);
+    if (len <= 8) {
+        uint64_t v = 0;
+        if (end - p >= 8) {
+            v = curate__load64(p);
+            if (len < 8)
+                v &= (1ull << (8 * len)) - 1;
+        } else {
+            for (size_t i = 0; i < len; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        }
+        v = (v ^ k) * 0xBF58476D1CE4E5B9ull;
+        return v ^ (v >> 31);
+    }
+    if (len <= 16)
+        return mix64(curate__load64(p) ^ mix64(curate__load64(p + len - 8) ^ k));
+    return XXH3_64bits(p, len);
+}
+
+static ALWAYS_INLINE void end_word(scan *st, const unsigned char *at, uint64_t chars_at)
+{
+    pass1 *r = st->r;
+    r->words++;
+    if (st->word_cls & CA_ALPHA)
+        r->alpha_words++;
+    if (st->word_cls) {
+        r->alnum_words++;
+        r->alnum_word_chars += st->word_chars;
+    }
+    if (st->want_words && r->kept_words < CURATE_QUALITY_MAX_ITEMS) {
+        curate_quality *q = st->q;
+        size_t k = r->kept_words++;
+        q->word_hash[k] = word_hash(st->word, (size_t)(at - st->word), st->end);
+        q->word_chars[k + 1] = q->word_chars[k] + st->word_chars;
+        r->kept_chars = chars_at;
+    }
+    st->word = NULL;
+}
+
+static inline void end_line(scan *st)
+{
+    pass1 *r = st->r;
+    size_t ll = (size_t)(st->line_end - st->line);
+    r->lines++;
+    if (ll >= 3 && (memcmp(st->line_end - 3, "...", 3) == 0 ||
+                    memcmp(st->line_end - 3, "\xE2\x80\xA6", 3) == 0))
+        r->ellipsis_lines++;
+    if (st->want_lines && st->lines_kept < CURATE_QUALITY_MAX_ITEMS) {
+        /* Duplicates are counted after the scan, in a table sized for the
+         * lines actually seen (a few per text, so it stays in cache). */
+        curate_quality *q = st->q;
+        size_t k = st->lines_kept;
+        if (k == q->cap_lines) {
+            size_t cap = q->cap_lines ? q->cap_lines * 2 : 256;
+            uint64_t *a = realloc(q->line_hash, cap * sizeof *a);
+            if (a)
+                q->line_hash = a;
+            uint64_t *b = a ? realloc(q->line_chars, cap * sizeof *b) : NULL;
+            if (b)
+                q->line_chars = b;
+            if (!a || !b) {
+                st->nomem = 1;
+                st->line = NULL;
+                return;
+            }
+            q->cap_lines = cap;
+        }
+        q->line_hash[k] = XXH3_64bits(st->line, ll);
+        q->line_chars[k] = st->line_c1 - st->line_c0;
+        st->lines_kept++;
+    }
+    st->line = NULL;
+}
+
+/* One character at p (whitespace or not); returns the next position. */
+static const unsigned char *scan_char(scan *st, const unsigned char *p)
+{
+    const unsigned char *e = st->end;
+    int kind = CURATE__WS_NONE;
+    size_t len = 0;
+    if (*p >= 0x80 || curate__ws_byte_class[*p])
+        len = curate__ws_at(p, e, &kind);
+    if (len) {
+        if (st->word)
+            end_word(st, p, st->chars);
+        st->r->ellipses += st->dots / 3;
+        st->dots = 0;
+        if (kind != CURATE__WS_SPACE && st->line)
+            end_line(st);
+        st->chars++;
+        return p + len;
+    }
+    unsigned c = *p;
+    if (!st->word) {
+        st->word = p;
+        st->word_chars = 0;
+        st->word_cls = 0;
+    }
+    if (!st->line) {
+        st->line = p;
+        st->line_c0 = st->chars;
+    }
+    if (c < 0x80) {
+        st->word_cls |= k_ascii_class[c];
+        if (c == '.') {
+            st->dots++;
+        } else {
+            st->r->ellipses += st->dots / 3;
+            st->dots = 0;
+            st->r->hashes += c == '#';
+        }
+        len = 1;
+    } else {
+        uint32_t cp = curate__utf8_decode(p, e, &len);
+        /* Category lookups only until the word is known to hold a letter:
+         * one per word at most in the common case. */
+        if (!(st->word_cls & CA_ALPHA))
+            st->word_cls |= unicode_class(cp);
+        st->r->ellipses += st->dots / 3 + (cp == 0x2026);
+        st->dots = 0;
+    }
+    st->chars++;
+    st->word_chars++;
+    p += len;
+    st->line_end = p;
+    st->line_c1 = st->chars;
+    return p;
+}
+
+/*
+ * 16 bytes at p as masks.  Handles only blocks of ASCII whose whitespace
+ * is ' ' and '\n' and where no run of dots reaches three (runs of dots
+ * only count from three on, so a shorter run changes nothing); returns 0
+ * for anything else, which scan_char then takes.  Word and line boundaries
+ * are visited in order from the masks, one step per boundary, not per
+ * byte.
+ */
+static int scan_block(scan *st, const unsigned char *p)
+{
+    curate__v16 v = curate__v16_load(p);
+    unsigned nl = curate__v16_eq(v, '\n');
+    unsigned dm = curate__v16_eq(v, '.');
+    unsigned d1 = st->dots >= 1, d2 = st->dots >= 2;
+    unsigned dm1 = (dm << 1) | d1, dm2 = (dm << 2) | (d1 << 1) | d2;
+    if (curate__v16_high(v) | (curate__v16_lt(v, 0x20) & ~nl) | (dm & dm1 & dm2 & 0xFFFFu))
+        return 0;
+    /* A run the character path left behind may have reached three; if it
+     * ends here, count it now (if it goes on, it stayed below three). */
+    if (!(dm & 1u))
+        st->r->ellipses += st->dots / 3;
+    unsigned sp = curate__v16_eq(v, ' ');
+    unsigned ws = sp | nl, nws = ~ws & 0xFFFFu;
+    unsigned am = curate__v16_range(v, 0x20, 'a', 'z');
+    unsigned dg = curate__v16_range(v, 0, '0', '9');
+    unsigned hm = curate__v16_eq(v, '#');
+    if (hm) /* rare; and popcount is a library call without -mpopcnt */
+        st->r->hashes += (uint64_t)__builtin_popcount(hm);
+    unsigned in_word = st->word != NULL;
+    unsigned starts = nws & ((ws << 1) | (in_word ^ 1u));
+    unsigned ends = ws & ((nws << 1) | in_word);
+    unsigned ev = starts | ends | nl;
+    unsigned wk = 0; /* first byte of the current word inside this block */
+    const uint64_t base = st->chars;
+    while (ev) {
+        unsigned k = (unsigned)__builtin_ctz(ev);
+        unsigned bit = 1u << k;
+        ev &= ev - 1;
+        if (ends & bit) {
+            unsigned range = (bit - 1u) & ~((1u << wk) - 1u);
+            st->word_cls |= ((am & range) ? CA_ALPHA : 0u) | ((dg & range) ? CA_DIGIT : 0u);
+            st->word_chars += k - wk;
+            st->line_end = p + k;
+            st->line_c1 = base + k;
+            end_word(st, p + k, base + k);
+        }
+        if ((nl & bit) && st->line)
+            end_line(st);
+        if (starts & bit) {
+            st->word = p + k;
+            st->word_chars = 0;
+            st->word_cls = 0;
+            wk = k;
+            if (!st->line) {
+                st->line = p + k;
+                st->line_c0 = base + k;
+            }
+        }
+    }
+    if (st->word) { /* the last byte is part of a word that goes on */
+        unsigned range = 0xFFFFu & ~((1u << wk) - 1u);
+        st->word_cls |= ((am & range) ? CA_ALPHA : 0u) | ((dg & range) ? CA_DIGIT : 0u);
+        st->word_chars += 16 - wk;
+        st->line_end = p + 16;
+        st->line_c1 = base + 16;
+    }
+    /* Runs of dots inside the block are shorter than three; only the one
+     * touching the block's end carries over. */
+    st->dots = (dm & 0x8000u) ? ((dm & 0x4000u) ? 2 : 1) : 0;
+    st->chars = base + 16;
+    return 1;
+}
+
 static int measure_bytes(curate_quality *q, const unsigned char *s, size_t n, int want_words,
                          int want_lines, pass1 *r)
 {
     memset(r, 0, sizeof *r);
-    if (want_lines) {
-        /* Lines <= bytes / 1; size the set for the capped count. */
-        size_t cap = n / 2 + 1;
-        if (cap > CURATE_QUALITY_MAX_ITEMS)
-            cap = CURATE_QUALITY_MAX_ITEMS;
-        if (!table_prepare(&q->lines, cap))
-            return 0;
-    }
     if (want_words) {
         size_t cap = n / 2 + 1;
         if (cap > CURATE_QUALITY_MAX_ITEMS)
@@ -306,108 +546,112 @@ static int measure_bytes(curate_quality *q, const unsigned char *s, size_t n, in
             return 0;
         q->word_chars[0] = 0;
     }
+    scan st;
+    memset(&st, 0, sizeof st);
+    st.q = q;
+    st.r = r;
+    st.want_words = want_words;
+    st.want_lines = want_lines;
+    st.end = s + n;
     const unsigned char *p = s, *e = s + n;
-    const unsigned char *word = NULL;     /* start of the current word */
-    uint64_t word_chars = 0;
-    unsigned word_cls = 0;
-    const unsigned char *line = NULL, *line_end = NULL; /* trimmed line bytes */
-    uint64_t line_c0 = 0, line_c1 = 0;                  /* chars before / after it */
-    uint64_t dots = 0, chars = 0;
-    size_t lines_kept = 0;
-
-    for (;;) {
-        int kind = CURATE__WS_NONE;
-        size_t len = 0;
-        int at_end = p >= e;
-        if (!at_end) {
-            if (*p < 0x80 && curate__ws_byte_class[*p] == 0)
-                len = 0;
-            else
-                len = curate__ws_at(p, e, &kind);
-        }
-        if (at_end || len) {
-            /* whitespace (or the end): close the word, maybe the line */
-            if (word) {
-                r->words++;
-                if (word_cls & CA_ALPHA)
-                    r->alpha_words++;
-                if (word_cls) {
-                    r->alnum_words++;
-                    r->alnum_word_chars += word_chars;
-                }
-                if (want_words && r->kept_words < CURATE_QUALITY_MAX_ITEMS) {
-                    q->word_hash[r->kept_words] = XXH3_64bits(word, (size_t)(p - word));
-                    q->word_chars[r->kept_words + 1] = q->word_chars[r->kept_words] + word_chars;
-                    r->kept_words++;
-                    r->kept_chars = chars;
-                }
-                word = NULL;
-            }
-            r->ellipses += dots / 3;
-            dots = 0;
-            if ((at_end || kind != CURATE__WS_SPACE) && line) {
-                size_t ll = (size_t)(line_end - line);
-                r->lines++;
-                if ((ll >= 3 && memcmp(line_end - 3, "...", 3) == 0) ||
-                    (ll >= 3 && memcmp(line_end - 3, "\xE2\x80\xA6", 3) == 0))
-                    r->ellipsis_lines++;
-                if (want_lines && lines_kept < CURATE_QUALITY_MAX_ITEMS) {
-                    slot *sl = table_find(&q->lines, XXH3_64bits(line, ll));
-                    if (sl->count++) {
-                        r->dup_lines++;
-                        r->dup_line_chars += line_c1 - line_c0;
-                    }
-                    lines_kept++;
-                }
-                line = NULL;
-            }
-            if (at_end)
-                break;
-            chars++;
-            p += len;
+    while (p < e) {
+        if (e - p >= 16 && scan_block(&st, p)) {
+            p += 16;
             continue;
         }
-        /* a visible character */
-        unsigned c = *p;
-        if (!word) {
-            word = p;
-            word_chars = 0;
-            word_cls = 0;
-        }
-        if (!line) {
-            line = p;
-            line_c0 = chars;
-        }
-        if (c < 0x80) {
-            word_cls |= k_ascii_class[c];
-            if (c == '.') {
-                dots++;
-            } else {
-                r->ellipses += dots / 3;
-                dots = 0;
-                r->hashes += c == '#';
-            }
-            len = 1;
-        } else {
-            uint32_t cp = curate__utf8_decode(p, e, &len);
-            /* Category lookups only until the word is known to hold a
-             * letter: the common case needs one per word at most. */
-            if (!(word_cls & CA_ALPHA))
-                word_cls |= unicode_class(cp);
-            r->ellipses += dots / 3 + (cp == 0x2026);
-            dots = 0;
-        }
-        chars++;
-        word_chars++;
-        p += len;
-        line_end = p;
-        line_c1 = chars;
+        /* A block the fast path refused: take it a character at a time. */
+        const unsigned char *stop = e - p > 16 ? p + 16 : e;
+        while (p < stop)
+            p = scan_char(&st, p);
     }
-    r->chars = chars;
+    if (st.word)
+        end_word(&st, e, st.chars);
+    r->ellipses += st.dots / 3;
+    if (st.line)
+        end_line(&st);
+    r->chars = st.chars;
+    if (st.nomem)
+        return 0;
+    if (want_lines) {
+        if (!table_prepare(&q->lines, st.lines_kept))
+            return 0;
+        for (size_t k = 0; k < st.lines_kept; k++) {
+            slot *sl = table_find(&q->lines, q->line_hash[k]);
+            if (sl->count++) {
+                r->dup_lines++;
+                r->dup_line_chars += q->line_chars[k];
+            }
+        }
+    }
     return 1;
 }
 
-/* Top n-gram shares for n = 2, 3, 4 over the kept words. */
+static int ngrams_reserve(curate_quality *q, size_t w)
+{
+    size_t bits = 64;
+    while (bits < 8 * w)
+        bits *= 2;
+    if (w <= q->cap_slots && bits / 64 <= q->cap_seen)
+        return 1;
+    uint32_t *a = realloc(q->cand, 2 * w * sizeof *a);
+    if (!a)
+        return 0;
+    q->cand = a;
+    uint64_t *k = realloc(q->keys, w * sizeof *k);
+    if (!k)
+        return 0;
+    q->keys = k;
+    q->cap_slots = w;
+    uint64_t *c = realloc(q->seen, 2 * (bits / 64) * sizeof *c);
+    if (!c)
+        return 0;
+    q->seen = c;
+    q->cap_seen = bits / 64;
+    return 1;
+}
+
+#define NGRAM_MIX 0x9E3779B97F4A7C15ull
+
+static inline uint64_t ngram_next(uint64_t key, uint64_t h)
+{
+    return mix64(key ^ (h * NGRAM_MIX));
+}
+
+/* Count one n-gram occurrence exactly and keep the running top; returns
+ * its slot. */
+static inline slot *ngram_count(table *t, uint64_t key, size_t i, size_t n, const uint64_t *wc,
+                                uint32_t *best_count, uint64_t *best_len)
+{
+    slot *sl = table_find(t, key);
+    if (sl->count == 0)
+        sl->first = (uint32_t)i;
+    uint32_t cnt = ++sl->count;
+    if (cnt >= 2 && cnt >= *best_count) {
+        /* the n-gram as Gopher measures it: its words joined by single
+         * spaces */
+        size_t f = sl->first;
+        uint64_t len = wc[f + n] - wc[f] + (uint64_t)(n - 1);
+        if (cnt > *best_count || len > *best_len) {
+            *best_count = cnt;
+            *best_len = len;
+        }
+    }
+    return sl;
+}
+
+/*
+ * Top n-gram shares for n = 2, 3, 4 over the kept words.
+ *
+ * Most 2-grams of a text occur once and do not matter (a share needs two
+ * occurrences).  So 2-grams first go through two bit sets, "seen" and
+ * "seen twice", indexed by a hash; only positions whose bit was seen twice
+ * (every repeating 2-gram, plus a few bit collisions) are then counted
+ * exactly in a hash table.  A 3-gram is only counted where its leading
+ * 2-gram occurs at least twice, and a 4-gram where its leading 3-gram
+ * does: exact for every n-gram that repeats, since each of its occurrences
+ * starts with the same repeating (n-1)-gram.  On prose this skips nearly
+ * all of the hash table work.
+ */
 static int measure_ngrams(curate_quality *q, const pass1 *r, double top[3])
 {
     const size_t W = r->kept_words;
@@ -416,33 +660,68 @@ static int measure_ngrams(curate_quality *q, const pass1 *r, double top[3])
     top[0] = top[1] = top[2] = 0;
     if (W < 2)
         return 1;
-    for (int k = 0; k < 3; k++)
-        if (W >= (size_t)k + 2 && !table_prepare(&q->ngram[k], W - (size_t)k - 1))
-            return 0;
+    if (!ngrams_reserve(q, W))
+        return 0;
     const uint64_t *h = q->word_hash, *wc = q->word_chars;
     /* Shares are relative to the whole text, or to the chars up to the
      * last kept word when the word list was capped. */
     const uint64_t denom = W == r->words ? r->chars : r->kept_chars;
-    for (size_t i = 0; i + 1 < W; i++) {
-        uint64_t key = h[i];
-        for (int k = 0; k < 3 && i + (size_t)k + 1 < W; k++) {
-            size_t n = (size_t)k + 2;
-            key = mix64(key ^ (h[i + n - 1] * 0x9E3779B97F4A7C15ull));
-            slot *sl = table_find(&q->ngram[k], key);
-            if (sl->count == 0)
-                sl->first = (uint32_t)i;
-            uint32_t cnt = ++sl->count;
-            if (cnt < 2 || cnt < best_count[k])
-                continue;
-            /* the n-gram as Gopher measures it: its words joined by
-             * single spaces */
-            size_t f = sl->first;
-            uint64_t len = wc[f + n] - wc[f] + (uint64_t)(n - 1);
-            if (cnt > best_count[k] || len > best_len[k]) {
-                best_count[k] = cnt;
-                best_len[k] = len;
-            }
+
+    /* 2-grams: the bit-set filter... */
+    size_t bits = 64;
+    while (bits < 8 * W)
+        bits *= 2;
+    const size_t nw64 = bits / 64;
+    uint64_t *once = q->seen, *twice = q->seen + nw64, *keys = q->keys;
+    memset(q->seen, 0, 2 * nw64 * sizeof *q->seen);
+    for (size_t i = 0; i + 2 <= W; i++) {
+        uint64_t key = ngram_next(h[i], h[i + 1]);
+        keys[i] = key;
+        uint64_t b = key & (bits - 1), m = 1ull << (b & 63);
+        twice[b >> 6] |= once[b >> 6] & m;
+        once[b >> 6] |= m;
+    }
+    /* ...then exact counts where a bit was seen twice.  cand[] lists the
+     * positions counted, with their slots alongside. */
+    table *t = &q->ngram[0];
+    if (!table_prepare(t, W - 1))
+        return 0;
+    uint32_t *cand = q->cand, *cslot = q->cand + W;
+    size_t nc = 0;
+    for (size_t i = 0; i + 2 <= W; i++) {
+        uint64_t b = keys[i] & (bits - 1);
+        if (twice[b >> 6] & (1ull << (b & 63))) {
+            slot *sl = ngram_count(t, keys[i], i, 2, wc, &best_count[0], &best_len[0]);
+            cand[nc] = (uint32_t)i;
+            cslot[nc++] = (uint32_t)(sl - t->s);
         }
+    }
+
+    /* 3- and 4-grams where the leading (n-1)-gram repeats.  keys[i] holds
+     * the (n-1)-gram key at position i, extended in place. */
+    for (int k = 1; k < 3 && nc; k++) {
+        const size_t n = (size_t)k + 2;
+        const table *pt = t;
+        size_t positions = 0;
+        for (size_t c = 0; c < nc; c++)
+            positions += pt->s[cslot[c]].count >= 2;
+        if (!positions)
+            break;
+        t = &q->ngram[k];
+        if (!table_prepare(t, positions))
+            return 0;
+        size_t nn = 0;
+        for (size_t c = 0; c < nc; c++) {
+            size_t i = cand[c];
+            if (pt->s[cslot[c]].count < 2 || i + n > W)
+                continue;
+            uint64_t key = ngram_next(keys[i], h[i + n - 1]);
+            keys[i] = key;
+            slot *sl = ngram_count(t, key, i, n, wc, &best_count[k], &best_len[k]);
+            cand[nn] = (uint32_t)i; /* nn <= c: compacting in place is safe */
+            cslot[nn++] = (uint32_t)(sl - t->s);
+        }
+        nc = nn;
     }
     for (int k = 0; k < 3; k++) {
         if (best_count[k] >= 2) {

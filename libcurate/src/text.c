@@ -40,15 +40,6 @@ const unsigned char curate__ws_byte_class[256] = {
 /* Validation and repair                                                    */
 /* ------------------------------------------------------------------------ */
 
-#define HIGH_BITS 0x8080808080808080ull
-
-static inline uint64_t load64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /*
  * Inspect the sequence at p (p[0] >= 0x80).  Returns its length if it is a
  * valid character; otherwise returns 0 and stores in *bad the length of the
@@ -96,7 +87,7 @@ size_t curate_utf8_check(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        while (i + 8 <= n && (load64(p + i) & HIGH_BITS) == 0)
+        while (i + 8 <= n && (curate__load64(p + i) & CURATE__HIGHS) == 0)
             i += 8;
         if (i >= n)
             break;
@@ -120,16 +111,16 @@ int curate_is_ascii(const char *s, size_t n)
     size_t i = 0;
     /* No early exit inside the block: the OR chain vectorises. */
     for (; i + 32 <= n; i += 32) {
-        acc |= load64(p + i) | load64(p + i + 8) | load64(p + i + 16) | load64(p + i + 24);
-        if (acc & HIGH_BITS)
+        acc |= curate__load64(p + i) | curate__load64(p + i + 8) | curate__load64(p + i + 16) | curate__load64(p + i + 24);
+        if (acc & CURATE__HIGHS)
             return 0;
     }
     for (; i + 8 <= n; i += 8)
-        acc |= load64(p + i);
+        acc |= curate__load64(p + i);
     unsigned tail = 0;
     for (; i < n; i++)
         tail |= p[i];
-    return (acc & HIGH_BITS) == 0 && tail < 0x80;
+    return (acc & CURATE__HIGHS) == 0 && tail < 0x80;
 }
 
 curate_status curate_utf8_repair(const char *s, size_t n, curate_buf *out, size_t *n_repaired)
@@ -471,6 +462,58 @@ static int joinable(uint32_t cp)
     return cp >= 0x80 && zw_action(cp) == ZA_KEEP;
 }
 
+/* Skip to the first byte at p that may need the strip pass: a C0 control
+ * other than tab and LF, DEL, or any non-ASCII byte. */
+static inline const unsigned char *strip_skip(const unsigned char *p, const unsigned char *e)
+{
+    while (e - p >= 16) {
+        curate__v16 v = curate__v16_load(p);
+        unsigned m = (curate__v16_lt(v, 0x20) & ~curate__v16_eq(v, '\t') & ~curate__v16_eq(v, '\n')) |
+                     curate__v16_eq(v, 0x7F) | curate__v16_high(v);
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return p;
+}
+
+/* Would curate_strip_chars act on the character at p (given flags)? */
+static int strip_acts(const unsigned char *p, const unsigned char *e, unsigned flags, size_t *len)
+{
+    unsigned cls = k_strip_byte[*p];
+    *len = 1;
+    if (cls == 0)
+        return 0;
+    if (cls == SB_CTRL)
+        return (flags & CURATE_STRIP_CONTROL) != 0;
+    uint32_t cp = curate__utf8_decode(p, e, len);
+    switch (zw_action(cp)) {
+    case ZA_DROP_CTRL:
+    case ZA_NEWLINE_CTRL:
+        return (flags & CURATE_STRIP_CONTROL) != 0;
+    case ZA_DROP_ZW:
+    case ZA_JOINER:
+        return (flags & CURATE_STRIP_ZERO_WIDTH) != 0;
+    default:
+        return 0;
+    }
+}
+
+size_t curate_strip_scan(const char *s, size_t n, unsigned flags)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        p = strip_skip(p, e);
+        if (p >= e)
+            break;
+        size_t len;
+        if (strip_acts(p, e, flags, &len))
+            return (size_t)(p - (const unsigned char *)s);
+        p += len;
+    }
+    return n;
+}
+
 curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate_buf *out,
                                  size_t *n_removed)
 {
@@ -484,6 +527,8 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
         *n_removed = 0;
     if (curate_buf_reserve(out, n) != CURATE_OK)
         return CURATE_ERR_NOMEM;
+    /* The clean prefix is copied as it is. */
+    p += curate_strip_scan(s, n, flags);
 
 #define FLUSH_TO(ptr)                                                                  \
     do {                                                                               \
@@ -492,6 +537,9 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
     } while (0)
 
     while (p < e) {
+        p = strip_skip(p, e);
+        if (p >= e)
+            break;
         unsigned c = *p;
         unsigned cls = k_strip_byte[c];
         if (cls == 0) {
@@ -565,6 +613,60 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
 /* Whitespace                                                               */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The common case is text that is already normalized (single spaces, "\n"
+ * or "\n\n" between words).  A per-byte state machine mispredicts a
+ * branch at nearly every word, so the check runs on 16-byte blocks with
+ * masks instead: a space after any whitespace, a newline after a space, a
+ * third newline in a row, a control byte, or a non-ASCII whitespace
+ * character all mean "needs work".
+ */
+size_t curate_whitespace_scan(const char *s, size_t n, unsigned flags)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    const int keep = (flags & CURATE_WS_KEEP_NEWLINES) != 0;
+    size_t safe = 0;
+    /* Masks of the previous block (bit i = byte i); the text start behaves
+     * as if it followed a space. */
+    unsigned pws = 0x8000, psp = 0x8000, pnl = 0;
+    for (size_t i = 0; i < n;) {
+        size_t valid = n - i < 16 ? n - i : 16;
+        curate__v16 v;
+        if (valid == 16) {
+            v = curate__v16_load(p + i);
+        } else {
+            unsigned char tmp[16];
+            memset(tmp, 'a', sizeof tmp); /* neutral padding */
+            memcpy(tmp, p + i, valid);
+            v = curate__v16_load(tmp);
+        }
+        unsigned sp = curate__v16_eq(v, ' '), nl = curate__v16_eq(v, '\n'), ws = sp | nl;
+        unsigned ws1 = (ws << 1) | (pws >> 15), sp1 = (sp << 1) | (psp >> 15);
+        unsigned nl1 = (nl << 1) | (pnl >> 15), nl2 = (nl << 2) | (pnl >> 14);
+        unsigned bad = (sp & ws1) | (nl & sp1) | (curate__v16_lt(v, 0x20) & ~nl);
+        bad |= keep ? (nl & nl1 & nl2) : nl;
+        if (bad & 0xFFFFu)
+            return safe;
+        for (unsigned hb = curate__v16_high(v); hb; hb &= hb - 1) {
+            size_t k = (size_t)__builtin_ctz(hb);
+            int kind;
+            if (k < valid && curate__ws_byte_class[p[i + k]] == CURATE__WSB_LEAD &&
+                curate__ws_at(p + i + k, p + n, &kind))
+                return safe;
+        }
+        unsigned nws = ~ws & ((1u << valid) - 1u);
+        if (nws)
+            safe = i + (size_t)(31 - __builtin_clz(nws)) + 1;
+        pws = ws;
+        psp = sp;
+        pnl = nl;
+        i += valid;
+    }
+    if (n && (p[n - 1] == ' ' || p[n - 1] == '\n'))
+        return safe;
+    return n;
+}
+
 curate_status curate_normalize_whitespace(const char *s, size_t n, unsigned flags, curate_buf *out)
 {
     /* The output is never longer than the input: every run shrinks to at
@@ -575,6 +677,12 @@ curate_status curate_normalize_whitespace(const char *s, size_t n, unsigned flag
     const int keep = (flags & CURATE_WS_KEEP_NEWLINES) != 0;
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     unsigned char *o0 = (unsigned char *)out->data + out->len, *o = o0;
+    /* Copy the part that is already normalized; it ends after a
+     * non-whitespace byte (or is empty), where the loop below may start. */
+    size_t k = curate_whitespace_scan(s, n, flags);
+    memcpy(o, p, k);
+    o += k;
+    p += k;
     int in_ws = 0, prev_cr = 0;
     unsigned breaks = 0;
     while (p < e) {

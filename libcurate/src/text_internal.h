@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Decode the valid UTF-8 character at p (p < end); *len gets its size. */
 static inline uint32_t curate__utf8_decode(const unsigned char *p, const unsigned char *end,
@@ -62,6 +63,109 @@ static inline size_t curate__utf8_encode(uint32_t cp, unsigned char *o)
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+/* ---- SWAR: eight bytes at a time in a uint64_t ---------------------------- */
+
+#define CURATE__ONES 0x0101010101010101ull
+#define CURATE__HIGHS 0x8080808080808080ull
+
+static inline uint64_t curate__load64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* High bit of each byte set iff the byte equals c.  Exact: the sums stay
+ * inside their byte, so no carry can make a false positive. */
+static inline uint64_t curate__swar_eq(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (CURATE__ONES * c);
+    return ~(((x & ~CURATE__HIGHS) + ~CURATE__HIGHS) | x | ~CURATE__HIGHS);
+}
+
+/* High bit of each byte set iff the byte is ASCII and below n (n <= 0x80). */
+static inline uint64_t curate__swar_lt(uint64_t w, unsigned char n)
+{
+    return ~(((w & ~CURATE__HIGHS) + CURATE__ONES * (unsigned char)(0x80 - n)) | w) &
+           CURATE__HIGHS;
+}
+
+
+/*
+ * 16-byte blocks as bit masks (bit i = byte i), for the scanners that must
+ * find word and line boundaries without a branch per byte.  SSE2 (always
+ * present on x86-64) does a block in a handful of instructions; elsewhere
+ * the SWAR helpers above build the same masks from two 8-byte halves.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+typedef __m128i curate__v16;
+static inline curate__v16 curate__v16_load(const unsigned char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+/* bytes equal to c */
+static inline unsigned curate__v16_eq(curate__v16 v, unsigned char c)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)c)));
+}
+/* bytes >= 0x80 */
+static inline unsigned curate__v16_high(curate__v16 v)
+{
+    return (unsigned)_mm_movemask_epi8(v);
+}
+/* ASCII bytes below c (c <= 0x80); signed compare, high bytes masked off */
+static inline unsigned curate__v16_lt(curate__v16 v, unsigned char c)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8((char)c))) &
+           ~curate__v16_high(v);
+}
+/* ASCII bytes in [lo, hi] (both < 0x80), after OR-ing every byte with m */
+static inline unsigned curate__v16_range(curate__v16 v, unsigned char m, unsigned char lo,
+                                         unsigned char hi)
+{
+    __m128i x = _mm_or_si128(v, _mm_set1_epi8((char)m));
+    __m128i ge = _mm_cmpgt_epi8(x, _mm_set1_epi8((char)(lo - 1)));
+    __m128i le = _mm_cmplt_epi8(x, _mm_set1_epi8((char)(hi + 1)));
+    return (unsigned)_mm_movemask_epi8(_mm_and_si128(ge, le));
+}
+#else
+typedef struct curate__v16 {
+    uint64_t a, b;
+} curate__v16;
+static inline curate__v16 curate__v16_load(const unsigned char *p)
+{
+    curate__v16 v = {curate__load64(p), curate__load64(p + 8)};
+    return v;
+}
+static inline unsigned curate__movemask8(uint64_t m)
+{
+    return (unsigned)((((m & CURATE__HIGHS) >> 7) * 0x0102040810204080ull) >> 56);
+}
+static inline unsigned curate__v16_eq(curate__v16 v, unsigned char c)
+{
+    return curate__movemask8(curate__swar_eq(v.a, c)) |
+           curate__movemask8(curate__swar_eq(v.b, c)) << 8;
+}
+static inline unsigned curate__v16_high(curate__v16 v)
+{
+    return curate__movemask8(v.a) | curate__movemask8(v.b) << 8;
+}
+static inline unsigned curate__v16_lt(curate__v16 v, unsigned char c)
+{
+    return curate__movemask8(curate__swar_lt(v.a, c)) |
+           curate__movemask8(curate__swar_lt(v.b, c)) << 8;
+}
+static inline unsigned curate__v16_range(curate__v16 v, unsigned char m, unsigned char lo,
+                                         unsigned char hi)
+{
+    uint64_t a = v.a | (CURATE__ONES * m), b = v.b | (CURATE__ONES * m);
+    uint64_t ra = curate__swar_lt(a, (unsigned char)(hi + 1)) & ~curate__swar_lt(a, lo);
+    uint64_t rb = curate__swar_lt(b, (unsigned char)(hi + 1)) & ~curate__swar_lt(b, lo);
+    return curate__movemask8(ra) | curate__movemask8(rb) << 8;
+}
+#endif
 
 /* Whitespace kinds returned by curate__ws_at. */
 enum {

@@ -29,7 +29,22 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-/* ---- naive reference (ASCII texts, separators ' ' and '\n' only) ------ */
+/* ---- naive reference ----------------------------------------------------
+ * Texts: ASCII plus "\xC3\xA9" (é, a letter) and "\xE2\x80\xA6" (…, an
+ * ellipsis); whitespace ' ', '\t' (spaces) and '\n' (line break). */
+
+static int is_sp(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static double utf8_chars(const char *s, size_t n)
+{
+    double c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
 
 typedef struct ref_sig {
     double chars, words, lines;
@@ -43,17 +58,17 @@ static void reference(const char *s, ref_sig *r)
 {
     memset(r, 0, sizeof *r);
     size_t n = strlen(s);
-    r->chars = (double)n;
+    r->chars = utf8_chars(s, n);
     /* words */
     const char *w[MAXW];
     size_t wl[MAXW], nw = 0;
     for (size_t i = 0; i < n;) {
-        while (i < n && (s[i] == ' ' || s[i] == '\n'))
+        while (i < n && (is_sp(s[i]) || s[i] == '\n'))
             i++;
         if (i >= n)
             break;
         size_t j = i;
-        while (j < n && s[j] != ' ' && s[j] != '\n')
+        while (j < n && !is_sp(s[j]) && s[j] != '\n')
             j++;
         assert_true(nw < MAXW);
         w[nw] = s + i;
@@ -66,7 +81,7 @@ static void reference(const char *s, ref_sig *r)
         int has_alpha = 0, has_alnum = 0;
         for (size_t c = 0; c < wl[k]; c++) {
             char ch = w[k][c];
-            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '\xC3')
                 has_alpha = has_alnum = 1;
             if (ch >= '0' && ch <= '9')
                 has_alnum = 1;
@@ -74,13 +89,13 @@ static void reference(const char *s, ref_sig *r)
         alpha += has_alpha;
         if (has_alnum) {
             alnum++;
-            alnum_chars += (double)wl[k];
+            alnum_chars += utf8_chars(w[k], wl[k]);
         }
     }
     for (size_t i = 0; i < n; i++)
         hashes += s[i] == '#';
     for (size_t i = 0; i < n;) { /* non-overlapping "...", like str.count */
-        if (i + 3 <= n && memcmp(s + i, "...", 3) == 0) {
+        if (i + 3 <= n && (memcmp(s + i, "...", 3) == 0 || memcmp(s + i, "\xE2\x80\xA6", 3) == 0)) {
             ell++;
             i += 3;
         } else {
@@ -102,9 +117,9 @@ static void reference(const char *s, ref_sig *r)
         while (j < n && s[j] != '\n')
             j++;
         size_t a = i, b = j;
-        while (a < b && s[a] == ' ')
+        while (a < b && is_sp(s[a]))
             a++;
-        while (b > a && s[b - 1] == ' ')
+        while (b > a && is_sp(s[b - 1]))
             b--;
         if (b > a) {
             ln[nl] = s + a;
@@ -115,12 +130,13 @@ static void reference(const char *s, ref_sig *r)
     r->lines = (double)nl;
     double ell_lines = 0, dup = 0, dup_chars = 0;
     for (size_t k = 0; k < nl; k++) {
-        if (ll[k] >= 3 && memcmp(ln[k] + ll[k] - 3, "...", 3) == 0)
+        if (ll[k] >= 3 && (memcmp(ln[k] + ll[k] - 3, "...", 3) == 0 ||
+                           memcmp(ln[k] + ll[k] - 3, "\xE2\x80\xA6", 3) == 0))
             ell_lines++;
         for (size_t m = 0; m < k; m++) {
             if (ll[m] == ll[k] && memcmp(ln[m], ln[k], ll[k]) == 0) {
                 dup++;
-                dup_chars += (double)ll[k];
+                dup_chars += utf8_chars(ln[k], ll[k]);
                 break;
             }
         }
@@ -130,7 +146,7 @@ static void reference(const char *s, ref_sig *r)
         r->dup_lines = dup / (double)nl;
     }
     if (n)
-        r->dup_line_chars = dup_chars / (double)n;
+        r->dup_line_chars = dup_chars / r->chars;
     /* n-grams: most occurrences, then longest */
     for (size_t g = 2; g <= 4; g++) {
         double best_count = 0, best_len = 0;
@@ -144,14 +160,14 @@ static void reference(const char *s, ref_sig *r)
             }
             double len = (double)(g - 1);
             for (size_t t = 0; t < g; t++)
-                len += (double)wl[i + t];
+                len += utf8_chars(w[i + t], wl[i + t]);
             if (count > best_count || (count == best_count && len > best_len)) {
                 best_count = count;
                 best_len = len;
             }
         }
         if (best_count >= 2) {
-            double share = best_count * best_len / (double)n;
+            double share = best_count * best_len / r->chars;
             r->top[g - 2] = share > 1 ? 1 : share;
         }
     }
@@ -161,12 +177,14 @@ static void test_signals_vs_reference(void **state)
 {
     (void)state;
     static const char *vocab[] = {"the", "cat", "sat", "on", "mat", "...", "#tag", "42",
-                                  "end.", "wait...", "x", "Hello", "world", "a#b", "....."};
-    static const char *seps[] = {" ", " ", " ", " ", "\n", "  ", "\n\n", " \n "};
+                                  "end.", "wait...", "x", "Hello", "world", "a#b", ".....",
+                                  "caf\xC3\xA9", "so\xE2\x80\xA6", "..", "internationally",
+                                  "a.b..c...d", "1.5"};
+    static const char *seps[] = {" ", " ", " ", " ", "\n", "  ", "\n\n", " \n ", "\t", " "};
     curate_quality *q = curate_quality_new(NULL);
     assert_non_null(q);
     char text[8192];
-    for (int iter = 0; iter < 3000; iter++) {
+    for (int iter = 0; iter < 20000; iter++) {
         size_t len = 0, words = (size_t)(rnd() % 80);
         /* A small vocabulary so that lines and n-grams repeat. */
         size_t vsize = 2 + (size_t)(rnd() % (sizeof vocab / sizeof vocab[0] - 1));
@@ -174,7 +192,7 @@ static void test_signals_vs_reference(void **state)
             len += (size_t)snprintf(text + len, sizeof text - len, " ");
         for (size_t k = 0; k < words; k++) {
             len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", vocab[rnd() % vsize],
-                                    k + 1 < words ? seps[rnd() % 8] : "");
+                                    k + 1 < words ? seps[rnd() % 10] : "");
         }
         text[len] = 0;
         ref_sig ref;

@@ -531,6 +531,101 @@ static void test_whitespace(void **state)
     expect_ws("a\xE2\x80\x8B" "b", K, "a\xE2\x80\x8B" "b");
 }
 
+
+/* Reference whitespace normalizer written from the header's definition,
+ * one code point at a time. */
+static size_t ref_ws(const char *s, size_t n, int keep, char *out)
+{
+    size_t o = 0, i = 0;
+    int in_ws = 0, prev_cr = 0;
+    unsigned breaks = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        assert_true(k > 0);
+        int space = cp == ' ' || cp == '\t' || cp == 0xA0 || cp == 0x1680 ||
+                    (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+                    cp == 0x3000;
+        int brk = cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' || cp == 0x85 ||
+                  cp == 0x2028;
+        int para = cp == 0x2029;
+        if (space || brk || para) {
+            in_ws = 1;
+            if (brk && !(cp == '\n' && prev_cr))
+                breaks++;
+            if (para)
+                breaks += 2;
+        } else {
+            if (in_ws && o > 0) {
+                if (keep && breaks >= 2) {
+                    out[o++] = '\n';
+                    out[o++] = '\n';
+                } else {
+                    out[o++] = keep && breaks ? '\n' : ' ';
+                }
+            }
+            in_ws = 0;
+            breaks = 0;
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+        }
+        prev_cr = cp == '\r';
+        i += (size_t)k;
+    }
+    return o;
+}
+
+/* Random texts built from pieces that stress the 8-byte scanners: the
+ * library against the reference, and the scan functions' promises. */
+static void test_scans_random(void **state)
+{
+    (void)state;
+    static const char *pieces[] = {
+        "word", "a", "longerword", " ", " ", " ", "\n", "\n\n", "\n\n\n", "  ", "\t",
+        "\r\n", "\r", "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\xA9", "\xC3\xA9",
+        "\xE2\x80\x99", "\xE2\x80\x8B", "\x01", "\x7F", "\xC2\x85", "\xE2\x80\x8D",
+        "\xF0\x9F\x98\x80", ".", "x", "\xD8\x9C",
+    };
+    const size_t np = sizeof pieces / sizeof pieces[0];
+    char s[512], want[512];
+    curate_buf out;
+    curate_buf_init(&out);
+    for (int iter = 0; iter < 100000; iter++) {
+        size_t n = 0, count = (size_t)(rnd() % 40);
+        /* Mostly words and single spaces, like clean text, so the scans
+         * often succeed for a while before they stop. */
+        for (size_t k = 0; k < count; k++) {
+            const char *pc = rnd() % 3 ? (k % 2 ? " " : "word") : pieces[rnd() % np];
+            size_t l = strlen(pc);
+            memcpy(s + n, pc, l);
+            n += l;
+        }
+        for (int keep = 0; keep < 2; keep++) {
+            unsigned flags = keep ? CURATE_WS_KEEP_NEWLINES : 0;
+            size_t wn = ref_ws(s, n, keep, want);
+            curate_buf_reset(&out);
+            assert_int_equal(curate_normalize_whitespace(s, n, flags, &out), CURATE_OK);
+            if (out.len != wn || memcmp(out.data, want, wn) != 0)
+                fail_msg("iteration %d keep %d: whitespace differs from the reference", iter, keep);
+            size_t k = curate_whitespace_scan(s, n, flags);
+            assert_true(k <= n);
+            if (k == n)
+                assert_true(wn == n && memcmp(want, s, n) == 0);
+            else
+                assert_true(wn >= k && memcmp(want, s, k) == 0);
+        }
+        unsigned sf = (unsigned)(rnd() % 4);
+        size_t k = curate_strip_scan(s, n, sf);
+        curate_buf_reset(&out);
+        assert_int_equal(curate_strip_chars(s, n, sf, &out, NULL), CURATE_OK);
+        assert_true(out.len >= k && (k == 0 || memcmp(out.data, s, k) == 0));
+        if (k == n)
+            assert_true(out.len == n && (n == 0 || memcmp(out.data, s, n) == 0));
+    }
+    curate_buf_release(&out);
+}
+
 static void test_word_count(void **state)
 {
     (void)state;
@@ -561,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_strip_control),
         cmocka_unit_test(test_strip_zero_width),
         cmocka_unit_test(test_whitespace),
+        cmocka_unit_test(test_scans_random),
         cmocka_unit_test(test_word_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

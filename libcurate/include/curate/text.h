@@ -104,6 +104,13 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
                                  size_t *n_removed);
 
 /*
+ * Offset of the first character curate_strip_chars may act on with these
+ * flags, or n if there is none (then stripping would copy s unchanged, and
+ * a caller can skip it).  Clean ASCII is checked 8 bytes at a time.
+ */
+size_t curate_strip_scan(const char *s, size_t n, unsigned flags);
+
+/*
  * Whitespace normalization of valid UTF-8 s, appended to out.  Whitespace
  * is the Unicode White_Space set: tab, LF, VT, FF, CR, space, U+0085,
  * U+00A0 NBSP, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and
@@ -121,6 +128,16 @@ curate_status curate_strip_chars(const char *s, size_t n, unsigned flags, curate
  */
 enum { CURATE_WS_KEEP_NEWLINES = 1 << 0 };
 curate_status curate_normalize_whitespace(const char *s, size_t n, unsigned flags, curate_buf *out);
+
+/*
+ * n if valid UTF-8 s is already normalized (curate_normalize_whitespace
+ * would copy it unchanged), else a smaller offset k such that s[0..k) is
+ * left unchanged by normalization.  It may return less than n for some
+ * texts normalization leaves alone (it is conservative about control
+ * characters), never n for a text normalization would change.  Checks 8
+ * bytes at a time.
+ */
+size_t curate_whitespace_scan(const char *s, size_t n, unsigned flags);
 
 /* Number of Unicode code points in valid UTF-8 s. */
 size_t curate_utf8_length(const char *s, size_t n);
