@@ -25,6 +25,10 @@
 
 struct curate_tokenizer {
     sentencepiece::SentencePieceProcessor sp;
+    /* the same model without the dummy prefix: for the parts after the
+     * first in segmented encoding (see encode_segmented) */
+    sentencepiece::SentencePieceProcessor sp_cont;
+    bool segmented = false;
     int32_t n_vocab = 0;
     int32_t bos = -1, eos = -1, unk = -1, pad = -1;
 };
@@ -109,16 +113,19 @@ bool skip_field(const std::string &b, size_t *pos, unsigned wire)
     }
 }
 
+/* NormalizerSpec (ModelProto field 3) booleans this file reads or sets. */
+enum { NORM_ADD_DUMMY_PREFIX = 3, NORM_REMOVE_EXTRA_WHITESPACES = 4 };
+
 /*
- * Rewrite a serialized ModelProto so that its normalizer keeps whitespace
- * as it is: NormalizerSpec (ModelProto field 3) gets
- * remove_extra_whitespaces (its field 4) = false.  SentencePiece's public
- * API cannot change this after loading, and the wire format is stable, so
- * the bytes are edited: every top-level field is copied unchanged except
- * field 3, whose own fields are copied minus field 4, plus "field 4 = 0".
- * Returns false (bytes untouched) if the proto does not parse.
+ * Set a boolean field of the NormalizerSpec in a serialized ModelProto.
+ * SentencePiece's public API cannot change the normalizer after loading,
+ * and the wire format is stable, so the bytes are edited: every top-level
+ * field is copied unchanged except field 3, whose own fields are copied
+ * minus `field`, plus "field = value".  A proto without a NormalizerSpec
+ * gets one holding only that field (the other fields keep their
+ * defaults).  Returns false (bytes untouched) if the proto does not parse.
  */
-bool keep_whitespace(std::string *bytes)
+bool set_normalizer_bool(std::string *bytes, unsigned field_no, bool value)
 {
     const std::string &b = *bytes;
     std::string out;
@@ -148,34 +155,150 @@ bool keep_whitespace(std::string *bytes)
         while (sp < sub_in.size()) {
             const size_t s0 = sp;
             uint64_t stag;
-            if (!read_varint(sub_in, &sp, &stag) || !skip_field(sub_in, &sp, stag & 7))
+            if (!read_varint(sub_in, &sp, &stag) ||
+                !skip_field(sub_in, &sp, static_cast<unsigned>(stag & 7)))
                 return false;
-            if ((stag >> 3) != 4)
+            if ((stag >> 3) != field_no)
                 sub.append(sub_in, s0, sp - s0);
         }
-        sub.push_back(static_cast<char>(4 << 3)); /* field 4, varint */
-        sub.push_back(0);
+        sub.push_back(static_cast<char>(field_no << 3)); /* varint */
+        sub.push_back(value ? 1 : 0);
         put_varint(&out, tag);
         put_varint(&out, sub.size());
         out += sub;
         patched = true;
     }
     if (!patched) {
-        /* no NormalizerSpec at all: defaults apply, so add one that only
-         * turns the whitespace squashing off */
         out.push_back(static_cast<char>((3 << 3) | 2));
         out.push_back(2);
-        out.push_back(static_cast<char>(4 << 3));
-        out.push_back(0);
+        out.push_back(static_cast<char>(field_no << 3));
+        out.push_back(value ? 1 : 0);
     }
     bytes->swap(out);
     return true;
 }
 
+/*
+ * Read a boolean field of the NormalizerSpec; def when absent (proto2
+ * defaults: both fields used here default to true).  The last occurrence
+ * wins, as in protobuf.  False on a malformed proto.
+ */
+bool get_normalizer_bool(const std::string &b, unsigned field_no, bool def, bool *value)
+{
+    *value = def;
+    size_t pos = 0;
+    while (pos < b.size()) {
+        uint64_t tag;
+        if (!read_varint(b, &pos, &tag))
+            return false;
+        const unsigned wire = static_cast<unsigned>(tag & 7);
+        if ((tag >> 3) != 3 || wire != 2) {
+            if (!skip_field(b, &pos, wire))
+                return false;
+            continue;
+        }
+        uint64_t len;
+        if (!read_varint(b, &pos, &len) || len > b.size() - pos)
+            return false;
+        const size_t end = pos + static_cast<size_t>(len);
+        while (pos < end) {
+            uint64_t stag, v;
+            if (!read_varint(b, &pos, &stag))
+                return false;
+            if ((stag >> 3) == field_no && (stag & 7) == 0) {
+                if (!read_varint(b, &pos, &v))
+                    return false;
+                *value = v != 0;
+            } else if (!skip_field(b, &pos, static_cast<unsigned>(stag & 7))) {
+                return false;
+            }
+        }
+        if (pos != end)
+            return false;
+    }
+    return true;
+}
+
+/* ---- segmented encoding ------------------------------------------------------- */
+
+/*
+ * SentencePiece's BPE encoder slows down on long inputs (a 1.3 MB text
+ * takes seconds and about 150 bytes of memory per token) while its results
+ * only depend on the characters around each merge.  When no piece of the
+ * vocabulary contains "\n", no merge (and no unigram piece) can cross a
+ * newline, so the text can be cut right before a newline and the parts
+ * encoded one by one: the first with the model as it is, the others with
+ * a copy whose dummy prefix is off (the prefix belongs to the start of the
+ * whole text only).  This is only done when the normalizer keeps
+ * whitespace as written (trailing spaces of a part must not be stripped),
+ * and after a self-check on a sample at load time.
+ */
+constexpr size_t SEGMENT_BYTES = 4 * 1024;
+
+/*
+ * Encode text as parts cut right before a newline, each part at least
+ * min_part bytes (0: cut before every newline); ids are appended.  Returns
+ * SentencePiece's status.
+ */
+sentencepiece::util::Status encode_parts(const curate_tokenizer *tok, absl::string_view text,
+                                         size_t min_part, std::vector<int> *ids)
+{
+    std::vector<int> part;
+    size_t pos = 0;
+    bool first = true;
+    while (pos < text.size()) {
+        size_t end = text.size();
+        const size_t from = pos + (min_part ? min_part : 1);
+        if (from < text.size()) {
+            const size_t nl = text.find('\n', from);
+            if (nl != absl::string_view::npos)
+                end = nl;
+        }
+        const auto &proc = first ? tok->sp : tok->sp_cont;
+        const auto st = proc.Encode(text.substr(pos, end - pos), &part);
+        if (!st.ok())
+            return st;
+        ids->insert(ids->end(), part.begin(), part.end());
+        pos = end;
+        first = false;
+    }
+    return sentencepiece::util::Status();
+}
+
+/* Decide whether tok may encode in parts (see above); bytes is its proto. */
+void setup_segments(curate_tokenizer *tok, const std::string &bytes)
+{
+    bool remove_ws = true, dummy = true;
+    if (!get_normalizer_bool(bytes, NORM_REMOVE_EXTRA_WHITESPACES, true, &remove_ws) ||
+        remove_ws || !get_normalizer_bool(bytes, NORM_ADD_DUMMY_PREFIX, true, &dummy))
+        return;
+    for (int id = 0; id < tok->n_vocab; id++) {
+        if (tok->sp.IsByte(id) || tok->sp.IsControl(id) || tok->sp.IsUnknown(id))
+            continue;
+        if (tok->sp.IdToPiece(id).find('\n') != std::string::npos)
+            return;
+    }
+    std::string cont = bytes;
+    if (dummy && !set_normalizer_bool(&cont, NORM_ADD_DUMMY_PREFIX, false))
+        return;
+    if (!tok->sp_cont.LoadFromSerializedProto(cont).ok())
+        return;
+    /* self-check: cutting before every newline changes nothing */
+    static const char sample[] =
+        "Hello  world, it's 2024.\n  indented line\n\n\tTabbed \n x\n\n\n"
+        "caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 end \n";
+    std::vector<int> whole, parts;
+    if (!tok->sp.Encode(sample, &whole).ok() ||
+        !encode_parts(tok, sample, 0, &parts).ok() || whole != parts)
+        return;
+    tok->segmented = true;
+}
+
 curate_tokenizer *load_serialized(std::string &bytes, const char *name, unsigned flags,
                                   curate_error *err)
 {
-    if ((flags & CURATE_TOK_LOAD_KEEP_WHITESPACE) && !keep_whitespace(&bytes)) {
+    if ((flags & CURATE_TOK_LOAD_KEEP_WHITESPACE) &&
+        !set_normalizer_bool(&bytes, NORM_REMOVE_EXTRA_WHITESPACES, false)) {
         curate_error_set(err, CURATE_ERR_TOKENIZER, "not a SentencePiece model: bad protobuf");
         set_file(err, name);
         return nullptr;
@@ -204,6 +327,8 @@ curate_tokenizer *load_serialized(std::string &bytes, const char *name, unsigned
     tok->eos = keep(tok->sp.eos_id());
     tok->unk = keep(tok->sp.unk_id());
     tok->pad = keep(tok->sp.pad_id());
+    if (!(flags & CURATE_TOK_LOAD_WHOLE_TEXT))
+        setup_segments(tok, bytes);
     return tok;
 }
 
@@ -216,7 +341,10 @@ curate_status encode_ids(const curate_tokenizer *tok, const char *text, size_t l
                                 "text of %zu bytes is too long for SentencePiece (limit %d)", len,
                                 INT_MAX);
     ids->clear();
-    const auto st = tok->sp.Encode(absl::string_view(len ? text : "", len), ids);
+    const absl::string_view view(len ? text : "", len);
+    const auto st = (tok->segmented && len > SEGMENT_BYTES)
+                        ? encode_parts(tok, view, SEGMENT_BYTES, ids)
+                        : tok->sp.Encode(view, ids);
     if (!st.ok())
         return curate_error_set(err, CURATE_ERR_TOKENIZER, "SentencePiece encode failed: %s",
                                 st.ToString().c_str());
@@ -443,6 +571,11 @@ extern "C" curate_status curate_tokenizer_decode(const curate_tokenizer *tok, co
 extern "C" size_t curate_tokenizer_vocab_size(const curate_tokenizer *tok)
 {
     return tok ? static_cast<size_t>(tok->n_vocab) : 0;
+}
+
+extern "C" int curate_tokenizer_in_parts(const curate_tokenizer *tok)
+{
+    return tok && tok->segmented ? 1 : 0;
 }
 
 extern "C" int32_t curate_tokenizer_bos(const curate_tokenizer *tok) { return tok ? tok->bos : -1; }

@@ -326,6 +326,80 @@ static void test_errors(void **state)
     curate_tokenizer_free(tok);
 }
 
+/* Encoding a long text in parts cut before newlines gives the ids of the
+ * whole text in one piece. */
+static void same_ids_in_parts(const char *model, unsigned flags, const char *text, size_t len)
+{
+    curate_error err;
+    curate_error_clear(&err);
+    curate_tokenizer *parts = curate_tokenizer_load_ex(model, flags, &err);
+    curate_tokenizer *whole =
+        curate_tokenizer_load_ex(model, flags | CURATE_TOK_LOAD_WHOLE_TEXT, &err);
+    assert_non_null(parts);
+    assert_non_null(whole);
+    assert_true(curate_tokenizer_in_parts(parts));
+    assert_false(curate_tokenizer_in_parts(whole));
+    curate_tokens a, b;
+    curate_tokens_init(&a);
+    curate_tokens_init(&b);
+    assert_int_equal(curate_tokenizer_encode(parts, text, len, CURATE_TOK_ADD_BOS, &a, &err),
+                     CURATE_OK);
+    assert_int_equal(curate_tokenizer_encode(whole, text, len, CURATE_TOK_ADD_BOS, &b, &err),
+                     CURATE_OK);
+    assert_int_equal(a.n, b.n);
+    assert_memory_equal(a.ids, b.ids, a.n * sizeof(int32_t));
+    uint64_t n = 0;
+    assert_int_equal(curate_tokenizer_count(parts, text, len, 0, &n, &err), CURATE_OK);
+    assert_int_equal(n + 1, a.n);
+    fprintf(stderr, "%s: %zu bytes, %zu ids, the same in parts and whole\n", model, len, a.n);
+    curate_tokens_release(&a);
+    curate_tokens_release(&b);
+    curate_tokenizer_free(parts);
+    curate_tokenizer_free(whole);
+}
+
+static void test_parts_equal_whole(void **state)
+{
+    (void)state;
+    (void)trained();
+    /* generated text: 300 KB with single and double newlines, spaces */
+    size_t len;
+    char *text = mh_make_text(5, 300000, &len);
+    assert_non_null(text);
+    for (size_t i = 0; i + 3 < len; i += 997)
+        if (text[i] == ' ')
+            text[i + 1] = ' '; /* some double spaces */
+    same_ids_in_parts(trained_path, 0, text, len);
+    free(text);
+    curate_error err;
+
+    /* the real tokenizers on wikitext (needs ../shared) */
+    char *wiki = mh_shared_path("data/wiki/wikitext-2-raw/wiki.test.raw");
+    char *llama2 = mh_shared_path("models/llama2-tokenizer/tokenizer.model");
+    char *tok512 = mh_shared_path("models/stories260K/tok512.model");
+    char *tinymix = mh_shared_path("models/tinymix/tokenizer.model");
+    if (wiki && llama2 && tok512 && tinymix) {
+        char *w = mh_read_file(wiki, &len);
+        assert_non_null(w);
+        if (len > 400000)
+            len = 400000;
+        same_ids_in_parts(llama2, 0, w, len);
+        same_ids_in_parts(tinymix, 0, w, len);
+        same_ids_in_parts(tok512, CURATE_TOK_LOAD_KEEP_WHITESPACE, w, len);
+        free(w);
+        /* tok512 as it is squashes whitespace: never cut (the trailing
+         * spaces of a part would be stripped) */
+        curate_tokenizer *squash = curate_tokenizer_load(tok512, &err);
+        assert_non_null(squash);
+        assert_false(curate_tokenizer_in_parts(squash));
+        curate_tokenizer_free(squash);
+    }
+    free(wiki);
+    free(llama2);
+    free(tok512);
+    free(tinymix);
+}
+
 static void test_tokens_vector(void **state)
 {
     (void)state;
@@ -354,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_trained_basics),
         cmocka_unit_test(test_trained_roundtrip),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parts_equal_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

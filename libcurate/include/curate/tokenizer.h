@@ -90,8 +90,22 @@ enum {
      * such as Llama 2's, the flag changes nothing).  The model's other
      * normalization rules are kept.
      */
-    CURATE_TOK_LOAD_KEEP_WHITESPACE = 1u << 0
+    CURATE_TOK_LOAD_KEEP_WHITESPACE = 1u << 0,
+    /*
+     * Always hand the whole text to SentencePiece in one call.  By default
+     * a long text (over 32 KiB) is encoded in parts cut right before a
+     * newline, which gives the same ids (no piece of the vocabulary may
+     * contain a newline, the normalizer must keep whitespace, and a
+     * self-check at load time must pass; otherwise the whole text is used)
+     * while SentencePiece's time and memory on long inputs (about 150
+     * bytes per token) stay bounded.  This flag turns that off, for
+     * checking.
+     */
+    CURATE_TOK_LOAD_WHOLE_TEXT = 1u << 1
 };
+
+/* 1 if long texts are encoded in parts (see CURATE_TOK_LOAD_WHOLE_TEXT). */
+int curate_tokenizer_in_parts(const curate_tokenizer *tok);
 
 /* curate_tokenizer_load / _load_mem with CURATE_TOK_LOAD_* flags. */
 curate_tokenizer *curate_tokenizer_load_ex(const char *path, unsigned flags, curate_error *err);
