@@ -152,24 +152,25 @@ static void drain_dropped(cli_run *run, curate_sampler *s, uint64_t current)
 static int record_tokens(cli_run *run, uint64_t *out)
 {
     curate_error err;
-    curate_error_clear(&err);
     const curate_member *m = curate_record_get(&run->rec, "tokens");
     int64_t v = -1;
     const char *reason = NULL;
+    if (m && m->type == CURATE_JSON_NUMBER && curate_record_get_int64(&run->rec, "tokens", &v) == CURATE_OK &&
+        v >= 0) {
+        *out = (uint64_t)v;
+        return 1;
+    }
+    curate_error_clear(&err);
     if (!m) {
         reason = "no_tokens";
         curate_error_set(&err, CURATE_ERR_NO_FIELD,
                          "no \"tokens\" field (--tokens needs a token count in every record; "
                          "run curate-length-bucket first)");
-    } else if (curate_record_get_int64(&run->rec, "tokens", &v) != CURATE_OK || v < 0) {
+    } else {
         reason = "bad_tokens";
         curate_error_set(&err, CURATE_ERR_FIELD_TYPE,
                          "field \"tokens\" is not a non-negative integer: %.*s",
                          (int)(m->value_len > 40 ? 40 : m->value_len), m->value);
-    }
-    if (!reason) {
-        *out = (uint64_t)v;
-        return 1;
     }
     curate_error_at(&err, run->input_name, run->line.lineno);
     return cli_run_bad(run, reason, &err);
@@ -369,7 +370,7 @@ int main(int argc, char **argv)
         if (by_tokens && !record_tokens(&run, &cost))
             continue;
         size_t si;
-        curate_error_clear(&err);
+        err.has_offset = 0; /* a full clear per record would cost ~1.5% */
         curate_status st = curate_sampler_stratum_of(s, &run.rec, &si, &err);
         if (st == CURATE_ERR_TOO_LARGE) {
             curate_error_at(&err, run.input_name, run.line.lineno);
