@@ -315,10 +315,18 @@ int main(int argc, char **argv)
             continue;
         const char *k;
         size_t klen;
-        curate_error_clear(&err);
+        /* err is only read after a failure, which fills it (no per-record
+         * clear: the struct is a kilobyte). */
         curate_status st = curate_dedupe_key_make(&key, s.norm, run.text.data ? run.text.data : "",
                                                   run.text.len, &k, &klen, &err);
         if (st == CURATE_ERR_UTF8) {
+            /* The library's offset is into the decoded text, not the line:
+             * say so in the message rather than as "at byte N". */
+            uint64_t off = err.offset;
+            curate_error_clear(&err);
+            curate_error_set(&err, CURATE_ERR_UTF8,
+                             "invalid UTF-8 in field \"%s\" at byte %llu of its value", run.field,
+                             (unsigned long long)off);
             curate_error_at(&err, run.input_name, run.line.lineno);
             cli_run_bad(&run, "invalid_utf8", &err);
             continue;
