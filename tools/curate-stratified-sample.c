@@ -8,11 +8,16 @@
  * that is not chosen is accounted for as a reject with reason
  * "not_sampled", so read = written + rejected holds as for every filter.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "curate/hash.h"
 #include "curate/jsonl.h"
 #include "curate/rng.h"
 #include "curate/sample.h"
@@ -60,7 +65,9 @@ static const cli_tool tool = {
     options,
     CLI_COMMON_OUTPUT | CLI_COMMON_FILTER | CLI_COMMON_STATS,
     "Memory: each stratum keeps up to N records (the largest quota it could get),\n"
-    "so the worst case is N x (number of strata) records, never more than the input.",
+    "so the worst case is N x (number of strata) records: about 100 bytes each when\n"
+    "the inputs are regular files (chosen records are read again at the end), the\n"
+    "record's line from a pipe.",
 };
 
 static const char *alloc_name(curate_alloc_mode m)
@@ -115,13 +122,126 @@ static void stratum_name(const char *const *fields, size_t nf, const curate_stra
 }
 
 /*
+ * Where kept records live.  When every input is a regular file, the
+ * reservoirs hold only each record's position (input, offset, length and an
+ * XXH3-64 of its bytes, 24 bytes of payload instead of the line) and the
+ * few records that are finally needed are read back with pread; the hash
+ * catches a file that changed in between.  From a pipe or standard input
+ * the line itself is kept.
+ */
+typedef struct stored_pos {
+    uint64_t offset;
+    uint64_t len;
+    uint64_t hash;
+} stored_pos;
+
+typedef struct store {
+    int by_position;
+    int *fds;          /* per input, opened on first use; -1 = not yet */
+    size_t n_fds;
+    curate_buf buf;    /* the last record read back */
+    stored_pos pos;    /* payload of the current record */
+} store;
+
+static void store_init(store *st, cli_run *run)
+{
+    memset(st, 0, sizeof *st);
+    curate_buf_init(&st->buf);
+    st->by_position = 1;
+    for (size_t i = 0; i < run->n_inputs; i++) {
+        struct stat sb;
+        if (strcmp(run->inputs[i], "-") == 0 || stat(run->inputs[i], &sb) != 0 || !S_ISREG(sb.st_mode))
+            st->by_position = 0;
+    }
+    if (!st->by_position)
+        return;
+    st->n_fds = run->n_inputs;
+    st->fds = malloc(st->n_fds * sizeof *st->fds);
+    if (!st->fds)
+        cli_die(CLI_EXIT_INTERNAL, "out of memory");
+    for (size_t i = 0; i < st->n_fds; i++)
+        st->fds[i] = -1;
+}
+
+static void store_release(store *st)
+{
+    for (size_t i = 0; i < st->n_fds; i++)
+        if (st->fds[i] >= 0)
+            close(st->fds[i]);
+    free(st->fds);
+    curate_buf_release(&st->buf);
+}
+
+/* The payload to keep for the current record. */
+static void store_payload(store *st, const cli_run *run, const char **data, size_t *len)
+{
+    if (!st->by_position) {
+        *data = run->line.data;
+        *len = run->line.len;
+        return;
+    }
+    st->pos.offset = run->line.offset;
+    st->pos.len = run->line.len;
+    st->pos.hash = curate_hash64(run->line.data, run->line.len, 0);
+    *data = (const char *)&st->pos;
+    *len = sizeof st->pos;
+}
+
+/* The line of a kept item (read back from its input when stored by
+ * position); exits 3 when the input cannot be read or has changed. */
+static void store_line(store *st, cli_run *run, const curate_sample_item *it, const char **data,
+                       size_t *len)
+{
+    if (!st->by_position) {
+        *data = it->data;
+        *len = it->len;
+        return;
+    }
+    stored_pos p;
+    memcpy(&p, it->data, sizeof p);
+    const char *name = run->inputs[it->source];
+    if (st->fds[it->source] < 0) {
+        st->fds[it->source] = open(name, O_RDONLY | O_CLOEXEC);
+        if (st->fds[it->source] < 0) {
+            cli_error("%s: cannot open again to read the sample: %s", name, strerror(errno));
+            cli_run_abort(run, CLI_EXIT_IO);
+        }
+    }
+    curate_buf_reset(&st->buf);
+    if (p.len > SIZE_MAX - 1 || curate_buf_reserve(&st->buf, (size_t)p.len) != CURATE_OK)
+        cli_die(CLI_EXIT_INTERNAL, "out of memory");
+    size_t got = 0;
+    while (got < p.len) {
+        ssize_t k = pread(st->fds[it->source], st->buf.data + got, (size_t)p.len - got,
+                          (off_t)(p.offset + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            cli_error("%s:%llu: cannot read the record again: %s", name,
+                      (unsigned long long)it->line, k < 0 ? strerror(errno) : "file shortened");
+            cli_run_abort(run, CLI_EXIT_IO);
+        }
+        got += (size_t)k;
+    }
+    st->buf.len = got;
+    st->buf.data[got] = 0;
+    if (curate_hash64(st->buf.data, got, 0) != p.hash) {
+        cli_error("%s:%llu: the file changed while it was being sampled", name,
+                  (unsigned long long)it->line);
+        cli_run_abort(run, CLI_EXIT_IO);
+    }
+    *data = st->buf.data;
+    *len = got;
+}
+
+/*
  * Reject an item the sampler let go.  The current record is rejected as
  * it is; an earlier one is put back in run->line (and re-indexed when a
  * rejects file wants its members) so the shared writer can tag it.
  * run->input_index names the input each item came from: it is in the
  * public struct, and cli.h offers no other way to learn it.
  */
-static void reject_item(cli_run *run, const curate_sample_item *it, uint64_t current)
+static void reject_item(cli_run *run, store *st, const curate_sample_item *it, uint64_t current)
 {
     if (it->ordinal == current) {
         cli_run_reject(run, "not_sampled", NULL);
@@ -129,8 +249,15 @@ static void reject_item(cli_run *run, const curate_sample_item *it, uint64_t cur
     }
     curate_line saved = run->line;
     const char *saved_name = run->input_name;
-    run->line.data = it->data;
-    run->line.len = it->len;
+    if (run->rejects_path || !st->by_position) {
+        store_line(st, run, it, &run->line.data, &run->line.len);
+    } else {
+        /* Only counted: the length is all that is needed. */
+        stored_pos p;
+        memcpy(&p, it->data, sizeof p);
+        run->line.data = "";
+        run->line.len = (size_t)p.len;
+    }
     run->line.lineno = it->line;
     run->input_name = run->inputs[it->source];
     if (run->rejects_path)
@@ -140,11 +267,11 @@ static void reject_item(cli_run *run, const curate_sample_item *it, uint64_t cur
     run->input_name = saved_name;
 }
 
-static void drain_dropped(cli_run *run, curate_sampler *s, uint64_t current)
+static void drain_dropped(cli_run *run, store *st, curate_sampler *s, uint64_t current)
 {
     curate_sample_item it;
     while (curate_sampler_next_dropped(s, &it))
-        reject_item(run, &it, current);
+        reject_item(run, st, &it, current);
 }
 
 /* The record's token count into *out; 0 with the record handled per
@@ -363,6 +490,8 @@ int main(int argc, char **argv)
     curate_rng_seed(&rng, seed);
 
     cli_run_start(&run, argc - optind_, argv + optind_);
+    store stor;
+    store_init(&stor, &run);
     while (cli_run_next(&run)) {
         if (!cli_run_parse(&run))
             continue;
@@ -386,16 +515,15 @@ int main(int argc, char **argv)
             cli_run_bad(&run, "bad_key", &err);
             continue;
         }
-        curate_sample_item item = {
-            run.line.data, run.line.len, run.records_read, cost, run.line.lineno,
-            (uint32_t)run.input_index, 0,
-        };
+        curate_sample_item item = {NULL, 0, run.records_read, cost, run.line.lineno,
+                                   (uint32_t)run.input_index, 0};
+        store_payload(&stor, &run, &item.data, &item.len);
         st = curate_sampler_add(s, si, &item, &rng, &err);
         if (st != CURATE_OK) {
             cli_error_lib(&err);
             cli_run_abort(&run, st == CURATE_ERR_RANGE ? CLI_EXIT_DATA : CLI_EXIT_INTERNAL);
         }
-        drain_dropped(&run, s, run.records_read);
+        drain_dropped(&run, &stor, s, run.records_read);
     }
 
     curate_error_clear(&err);
@@ -404,15 +532,18 @@ int main(int argc, char **argv)
         cli_run_abort(&run, CLI_EXIT_INTERNAL);
     }
     for (size_t i = 0; i < curate_sampler_selected_count(s); i++) {
-        const curate_sample_item *it = curate_sampler_selected(s, i);
-        cli_run_write_line(&run, it->data, it->len);
+        const char *data;
+        size_t len;
+        store_line(&stor, &run, curate_sampler_selected(s, i), &data, &len);
+        cli_run_write_line(&run, data, len);
     }
     for (size_t i = 0; i < curate_sampler_unselected_count(s); i++)
-        reject_item(&run, curate_sampler_unselected(s, i), UINT64_MAX);
+        reject_item(&run, &stor, curate_sampler_unselected(s, i), UINT64_MAX);
 
     report(&run, s, (const char *const *)fields, nf, shares, by_tokens, budget, alloc_name(mode),
            min_per, seed);
     int rc = cli_run_finish(&run);
+    store_release(&stor);
     curate_sampler_free(s);
     curate_shares_free(shares);
     return rc;
