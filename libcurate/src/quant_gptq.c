@@ -89,7 +89,7 @@ curate_status curate_quant_gptq_run(const curate_quant_config *cfg, const float 
     /* Parameters from the original weights: always per row (G == n), and
      * for every group with act_order (static groups). */
     int fixed = G == n || cfg->act_order;
-    size_t B = cfg->block_size;
+    size_t B = cfg->block_size < n ? cfg->block_size : n; /* also bounds the scratch */
     if (!cfg->act_order && G < n) /* align blocks to groups */
         B = G <= B ? B / G * G : G;
 

@@ -749,6 +749,7 @@ static void test_gptq_vs_ref(void **state)
         {32, 32, 1, 0, 0}, /* act-order, static groups, 80 = 2 x 32 + 16 */
         {20, 128, 0, 0, 1},/* one block, groups by the weight-MSE search */
         {0, 7, 0, 1, 0},   /* odd block size */
+        {16, SIZE_MAX, 0, 0, 0}, /* a block size beyond the width: one block */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         curate_quant_config c = cfg_of(CURATE_QUANT_GPTQ, 3, cases[k].g, cases[k].asym, 0);
