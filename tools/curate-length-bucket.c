@@ -94,6 +94,7 @@ typedef struct settings {
     size_t n_quantiles;
     char *names[MAX_EDGES + 1];
     size_t n_names;
+    char *names_buf;  /* --names copy the names point into */
     uint64_t min, max;
     const char *tokens_field, *bucket_field;
     int no_cache;
@@ -176,6 +177,8 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s, int 
             char *copy = strdup(arg); /* kept: the names point into it */
             if (!copy)
                 cli_die(CLI_EXIT_INTERNAL, "out of memory");
+            free(s->names_buf);
+            s->names_buf = copy;
             s->n_names = split_list("--names", copy, s->names, MAX_EDGES + 1);
             for (size_t i = 0; i < s->n_names; i++)
                 for (size_t j = 0; j < i; j++)
@@ -587,5 +590,6 @@ int main(int argc, char **argv)
     int status = cli_run_finish(&run);
     counter_close(&c);
     free(all.v);
+    free(s.names_buf);
     return status;
 }
