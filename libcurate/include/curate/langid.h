@@ -106,9 +106,8 @@
  *
  * Thread safety: a curate_langid handle holds scratch memory and belongs to
  * one thread at a time; distinct handles may be used from distinct threads
- * at once (CLD2's tables are read-only; CLD2 does store two debugging
- * globals on every call, never read for results, which a race detector
- * will flag).  The curate_script_* functions and the language list are
+ * at once (CLD2's tables are read-only; its source also stores two
+ * debug-only globals on each call, never read for results).  The curate_script_* functions and the language list are
  * reentrant.
  */
 #ifndef CURATE_LANGID_H
