@@ -94,16 +94,19 @@ static void parse_list(const char *opt, const char *arg, lang_list *list)
         char code[16];
         if (len >= sizeof code)
             cli_usage_error("%s: '%.*s' is not a language code", opt, (int)len, p);
-        /* Primary subtag lower case, a script subtag as CLD2 writes it. */
+        /* BCP 47 case: language lower, script title ("Hant"), region
+         * upper ("ME"), as CLD2 writes its codes. */
         memcpy(code, p, len);
         code[len] = 0;
         char *dash = strchr(code, '-');
         for (char *q = code; *q && q != dash; q++)
             *q = (char)tolower((unsigned char)*q);
-        if (dash && dash[1]) {
-            dash[1] = (char)toupper((unsigned char)dash[1]);
-            for (char *q = dash + 2; *q; q++)
-                *q = (char)tolower((unsigned char)*q);
+        if (dash) {
+            size_t sub = strlen(dash + 1);
+            for (size_t i = 0; i < sub; i++) {
+                unsigned char c = (unsigned char)dash[1 + i];
+                dash[1 + i] = (char)(sub == 2 || i == 0 ? toupper(c) : tolower(c));
+            }
         }
         const char *mapped = curate_langid_code_from_cld2(code);
         if (mapped == code) {
