@@ -76,11 +76,8 @@ static const cli_tool tool = {
     "to N base records per stratum).",
 };
 
-/* The pool's bookkeeping, by phase (0 = base, 1 = pool). */
-typedef struct phase_counts {
-    uint64_t read, written, rejected;
-} phase_counts;
-
+/* Everything one run needs, in one place so the phase functions below can
+ * share it without a dozen parameters. */
 typedef struct inject {
     cli_run run;
     size_t n_base_inputs;        /* inputs before the pool file */
@@ -176,7 +173,14 @@ static void lib_fail(inject *in, const curate_error *err, curate_status st)
                                                          : CLI_EXIT_INTERNAL);
 }
 
-/* The base is complete: fix how many cases to add and open the keeper. */
+/*
+ * The base is complete: fix how many cases to add and open the keeper.
+ * The ratio is of the final set, so without --total the count follows
+ * from the base size: c / (B + c) = R gives c = R B / (1 - R).  The
+ * keeper's capacity is that count (never more can be added), which bounds
+ * memory; only "--top F" alone leaves it open until the pool's size is
+ * known.
+ */
 static void begin_pool(inject *in)
 {
     in->in_pool = 1;
@@ -223,6 +227,10 @@ static int fingerprint(inject *in, curate_h128 *h)
     return 1;
 }
 
+/* A base record: its fingerprint is remembered whatever happens to it (a
+ * hard case equal to a thinned base record is still "in the set": the
+ * thinning is random, the dedupe must not be), then it is written at once
+ * or offered to the thinning sampler. */
 static void base_record(inject *in)
 {
     cli_run *run = &in->run;
@@ -263,6 +271,10 @@ static void base_record(inject *in)
     drain(in, in->base, run->records_read, "thinned");
 }
 
+/* A pool record: score first (a record without one is bad input, not a
+ * candidate), then the fingerprint check, then the keeper.  Only records
+ * that pass both enter the fingerprint set as pool entries, so a repeat of
+ * a rejected record is judged on its own. */
 static void pool_record(inject *in)
 {
     cli_run *run = &in->run;
@@ -404,7 +416,9 @@ int main(int argc, char **argv)
     if (nf && !in.have_total)
         cli_usage_error("strata fields are for thinning the base set: they need --total");
 
-    /* Inputs: the base files (or "-"), then the pool. */
+    /* Inputs: the base files (or "-"), then the pool, as one list for the
+     * shared record loop, so both are counted, rejected and reported the
+     * same way; run.input_index tells the two apart. */
     int n_ops = argc - optind_;
     char **inputs = calloc((size_t)(n_ops > 0 ? n_ops : 1) + 1, sizeof *inputs);
     if (!inputs)
@@ -447,7 +461,9 @@ int main(int argc, char **argv)
     if (!in.in_pool)
         begin_pool(&in);
 
-    /* How many cases: what was asked, within what the pool had. */
+    /* How many cases: what was asked, within what the pool had.  The
+     * keepers hold at least that many, so finishing them with this budget
+     * selects exactly the cases (uniform, or the highest scores). */
     uint64_t eligible = in.n_scored;
     uint64_t inject_n = in.needed < eligible ? in.needed : eligible;
     if (in.have_top) {
@@ -507,7 +523,9 @@ int main(int argc, char **argv)
             reject_item(run, curate_sampler_unselected(in.pool, i), UINT64_MAX, "not_injected");
     }
 
-    /* --stats: each input's part of the bookkeeping. */
+    /* --stats: each input's part of the bookkeeping.  The run's counters
+     * were copied when the first pool record arrived; thinning rejects
+     * made after the loop belong to the base. */
     uint64_t base_read = in.snap_read, pool_read = run->records_read - in.snap_read;
     uint64_t base_rejected = in.snap_rejected + end_thinned;
     uint64_t pool_rejected = run->records_rejected - base_rejected;

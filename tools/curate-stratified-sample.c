@@ -303,6 +303,9 @@ static int record_tokens(cli_run *run, uint64_t *out)
     return cli_run_bad(run, reason, &err);
 }
 
+/* Shortfalls and shortages on standard error (they change what the user
+ * gets, so they are said even though the run succeeds), and the per-stratum
+ * table in --stats. */
 static void report(cli_run *run, curate_sampler *s, const char *const *fields, size_t nf,
                    const curate_shares *shares, int by_tokens, uint64_t budget,
                    const char *alloc_label, uint64_t min_per, uint64_t seed)
@@ -434,6 +437,8 @@ int main(int argc, char **argv)
     int by_tokens = have_tokens;
     uint64_t budget = by_tokens ? n_tokens : n_records;
 
+    /* --alloc: a keyword, else shares inline (they always hold '='), else
+     * a file; a bad shares file is the user's input, a missing one I/O. */
     curate_alloc_mode mode;
     curate_shares *shares = NULL;
     curate_error err;
@@ -460,6 +465,7 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Without --by, explicit shares stratify by their own field. */
     char *fields[64];
     size_t nf = 0;
     if (by_arg && *by_arg)
@@ -489,6 +495,8 @@ int main(int argc, char **argv)
     curate_rng rng;
     curate_rng_seed(&rng, seed);
 
+    /* The one pass: every valid record goes to its stratum's reservoir;
+     * whatever the sampler lets go is accounted for at once. */
     cli_run_start(&run, argc - optind_, argv + optind_);
     store stor;
     store_init(&stor, &run);

@@ -266,6 +266,14 @@ static curate_shares *shares_fail(curate_shares *s, char *text)
     return NULL;
 }
 
+/*
+ * The parser works on a copy with comments removed, then splits once at
+ * the first '=' (the field), then at commas and newlines (items), then
+ * each item at its last ':' (value and share).  Splitting at the last
+ * colon is what lets a value such as "a:b" through; values with commas
+ * cannot be written, which the header says.  Every failure names the
+ * offending item, because a shares file is edited by hand.
+ */
 curate_shares *curate_shares_parse(const char *spec, size_t len, curate_error *err)
 {
     /* Drop comments first, so '#' never reaches the item parser. */
@@ -515,35 +523,41 @@ typedef struct stratum {
 } stratum;
 
 struct curate_sampler {
+    /* options, copied at init */
     char **fields;
     size_t n_fields;
     int by_tokens;
-    uint64_t capacity;
+    uint64_t capacity;       /* units: the largest budget finish may get */
     curate_alloc_mode alloc;
     curate_shares *shares;
-    size_t share_field;
+    size_t share_field;      /* index in fields of the shares' field */
     uint64_t min_per;
     size_t max_strata;
 
+    /* Strata in creation order.  Indices handed to the caller stay valid
+     * because strata are never removed; the array may move on growth, so
+     * nothing keeps a pointer to a stratum across an add. */
     stratum *strata;
     size_t n_strata, alloc_strata;
     uint32_t *table; /* open addressing: stratum index + 1, 0 = empty */
     size_t table_size;
-    curate_buf keybuf, decbuf;
+    curate_buf keybuf, decbuf; /* scratch for the key of the current record */
 
+    /* Items dropped by the last add.  Their payloads stay allocated until
+     * the next add so the caller can still write them to a rejects file. */
     curate_sample_item *dropped;
     size_t n_dropped, cap_dropped, dropped_pos;
-    char **garbage; /* payloads of items dropped by the last add */
+    char **garbage;
     size_t n_garbage, cap_garbage;
 
     uint64_t last_ordinal;
     int have_ordinal;
     int finished;
-    unsigned flags;
-    size_t *order;
-    curate_sample_item *selected, *unselected;
+    unsigned flags;           /* CURATE_SAMPLE_* after finish */
+    size_t *order;            /* strata in sorted key order (after finish) */
+    curate_sample_item *selected, *unselected; /* point into the heaps */
     size_t n_selected, n_unselected;
-    uint64_t bytes_held;
+    uint64_t bytes_held;      /* payload bytes in all heaps */
 };
 
 void curate_sampler_free(curate_sampler *s)
@@ -633,6 +647,8 @@ nomem:
     return NULL;
 }
 
+/* The strata table is kept at most half full, so a lookup probes one or
+ * two slots; rebuilding from the strata array needs no stored keys. */
 static curate_status table_grow(curate_sampler *s, curate_error *err)
 {
     size_t ns = s->table_size ? 2 * s->table_size : 64;
@@ -729,6 +745,9 @@ static curate_status lookup_key(curate_sampler *s, size_t *index, curate_error *
     return CURATE_OK;
 }
 
+/* Keys are length-prefixed parts: ("ab", "c") and ("a", "bc") must not
+ * meet, and values may hold any byte, NUL included, so no separator byte
+ * would be safe. */
 static curate_status key_append(curate_sampler *s, const char *p, size_t n, curate_error *err)
 {
     if (n > UINT32_MAX)
@@ -740,6 +759,9 @@ static curate_status key_append(curate_sampler *s, const char *p, size_t n, cura
     return CURATE_OK;
 }
 
+/* Strings are used as they appear between the quotes unless they hold a
+ * backslash: the common short value ("en", "code") then costs no decoding,
+ * and an escaped spelling of the same text still lands in the same stratum. */
 curate_status curate_sampler_stratum_of(curate_sampler *s, const curate_record *rec, size_t *index,
                                         curate_error *err)
 {
@@ -983,7 +1005,10 @@ static curate_status sampler_add(curate_sampler *s, size_t stratum_index,
         }
     } else {
         /* Keep the shortest prefix (by key) whose tokens reach the
-         * capacity: an item beyond it can never be selected. */
+         * capacity: an item beyond it can never be selected.  Once a
+         * stratum holds that many tokens it always will (only whole
+         * surplus items leave), so every item that leaves sorts after every
+         * item that stays: the heap is always exactly that prefix. */
         if (st->n && st->heap_cost >= st->cap && !entry_after(&st->heap[0], &x)) {
             rc = push_dropped(s, &x.it, NULL);
         } else {
@@ -1037,7 +1062,10 @@ static int cmp_item_ordinal(const void *pa, const void *pb)
 }
 
 /* Integer weight of a share: 40 bits of resolution are far finer than any
- * budget, and keep weight sums well inside 2^60. */
+ * budget, and keep weight sums well inside 2^60.  Integer weights let the
+ * allocator stay exact; rounding a share to a multiple of 2^-40 moves a
+ * real-valued quota by less than budget * 2^-41, which can only change an
+ * integer quota when two remainders were within that distance of a tie. */
 static uint64_t share_weight(double share)
 {
     if (!(share > 0))
@@ -1126,6 +1154,13 @@ static curate_status allocate_all(curate_sampler *s, uint64_t budget, int unlimi
     return rc;
 }
 
+/*
+ * Finishing: sort the strata (so quotas and ties do not depend on the
+ * order strata were first seen), compute quotas and, for the report,
+ * targets, then cut each heap down to its quota.  The heaps are sorted in
+ * place; selected and unselected items point into them, so payloads are
+ * never copied again.
+ */
 curate_status curate_sampler_finish(curate_sampler *s, uint64_t budget, curate_error *err)
 {
     if (s->finished)
@@ -1245,6 +1280,9 @@ curate_status curate_sampler_stratum_info(const curate_sampler *s, size_t i, cur
 /* Fingerprints                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* Repair before normalizing: curate_normalize_whitespace needs valid
+ * UTF-8, and a hard case with one broken byte is still the same hard case
+ * for the purpose of not adding it twice. */
 curate_status curate_text_fingerprint(const char *s, size_t n, curate_buf *scratch,
                                       curate_h128 *out, curate_error *err)
 {
