@@ -88,9 +88,10 @@ curate_status curate_casefold(const char *s, size_t n, curate_buf *out, curate_e
  * bidi embeddings and overrides, U+2060-U+2064 (word joiner, invisible
  * operators), U+2066-U+2069 bidi isolates and U+FEFF (BOM / ZWNBSP).
  * U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER are kept when
- * both the previous kept character and the next character are non-ASCII
- * and visible (emoji ZWJ sequences, Persian and Indic orthography) and
- * removed otherwise.  Variation selectors are kept.
+ * both the previous kept character and the next character are visible
+ * non-ASCII characters - not a C1 control and not one of the invisible
+ * characters above (emoji ZWJ sequences, Persian and Indic orthography) -
+ * and removed otherwise.  Variation selectors are kept.
  *
  * *n_removed (may be NULL) counts removed characters (the "\r" of a CRLF
  * counts; a character turned into "\n" does not).  Only CURATE_ERR_NOMEM
