@@ -837,13 +837,16 @@ static void text_counts(FILE *f, const char *title, const char *field, const val
         fprintf(f, "  %-40.40s %8llu %6.1f%%\n", v.data, (unsigned long long)s->count,
                 pct(s->count, n));
     }
-    if (rest_values)
-        fprintf(f, "  (%llu more values) %*s %8llu %6.1f%%\n", (unsigned long long)rest_values,
-                (int)(21 - (rest_values > 9) - (rest_values > 99) - (rest_values > 999)), "",
-                (unsigned long long)rest, pct(rest, n));
-    if (m->overflow)
-        fprintf(f, "  (values past the first %u distinct) %8llu %6.1f%%\n", MAX_DISTINCT,
-                (unsigned long long)m->overflow, pct(m->overflow, n));
+    char label[64];
+    if (rest_values) {
+        snprintf(label, sizeof label, "(%llu more values)", (unsigned long long)rest_values);
+        fprintf(f, "  %-40s %8llu %6.1f%%\n", label, (unsigned long long)rest, pct(rest, n));
+    }
+    if (m->overflow) {
+        snprintf(label, sizeof label, "(values past the first %u)", MAX_DISTINCT);
+        fprintf(f, "  %-40s %8llu %6.1f%%\n", label, (unsigned long long)m->overflow,
+                pct(m->overflow, n));
+    }
     if (m->missing)
         fprintf(f, "  %-40s %8llu %6.1f%%\n", "(missing)", (unsigned long long)m->missing,
                 pct(m->missing, n));
