@@ -652,6 +652,12 @@ static void printable(const char *s, size_t n, curate_buf *out)
         oom();
 }
 
+/*
+ * The rules of curate-audit(1), WARNINGS.  Each check is skipped when the
+ * set has none of the fields it needs: a set without a language field is
+ * not "a language with fewer than 64 samples", it is a set whose languages
+ * are unknown, and the report says so in its counts.
+ */
 static void evaluate_warnings(audit *a)
 {
     const settings *s = a->s;
@@ -680,7 +686,8 @@ static void evaluate_warnings(audit *a)
         curate_buf_release(&v);
         free(idx);
     }
-    /* length mix */
+    /* Length mix: shares over the records that have a bucket; a bucket
+     * name without a target (custom edges) counts against the mix. */
     if (a->bucket.present) {
         uint64_t with = a->bucket.present;
         int off = 0;
@@ -711,7 +718,9 @@ static void evaluate_warnings(audit *a)
             warn_add(a, "length_mix", "length mix %s: a share is more than %.0f points off",
                      detail, 100.0 * MIX_TOLERANCE);
     }
-    /* one stratum over half */
+    /* One stratum over half.  The strata map is keyed by the values of the
+     * --strata fields joined with 0x1f (a byte JSON text decodes to only
+     * from an escape, so real values practically never contain it). */
     if (a->strata_present && a->strata.used) {
         size_t *idx = vm_sorted(&a->strata);
         const vslot *top = &a->strata.slots[idx[0]];
@@ -1159,7 +1168,9 @@ int main(int argc, char **argv)
             cli_die(CLI_EXIT_INTERNAL, "%s", err.message);
     }
 
-    /* Duplicate detection over the set, and MinHash for the eval sets. */
+    /* Duplicate detection over the set, and MinHash for the eval sets.  The
+     * eval indexes use the banding curate_dedupe_near chooses for the same
+     * options, so "near" means the same thing in both places. */
     curate_dedupe_near *near = NULL;
     curate_dedupe_exact *exact = NULL;
     curate_minhash *mh = NULL;
@@ -1209,6 +1220,9 @@ int main(int argc, char **argv)
     while (cli_run_next(&run)) {
         if (!cli_run_parse(&run) || !cli_run_text(&run))
             continue;
+        /* Lengths are kept per record, in file order: the packing replay
+         * needs the order (AutoAWQ takes the first samples that fit,
+         * llama.cpp cuts one stream). */
         uint64_t len;
         if (!record_length(&run, &s, &c, &a.len, &len))
             continue;
@@ -1261,6 +1275,8 @@ int main(int argc, char **argv)
                 oom();
             is_exact = found;
         }
+        /* A group is counted once, at its second member: one byte per
+         * record says whether its first member was seen repeated. */
         if (is_exact) {
             a.exact++;
             if (first_ref >= group_cap) {
@@ -1279,6 +1295,11 @@ int main(int argc, char **argv)
                 a.exact_groups++;
             }
         }
+        /* Overlap with each evaluation set.  Set records go into the eval
+         * set's exact table with the reference UINT64_MAX, so a later set
+         * record equal to an earlier one is found with that reference and
+         * not mistaken for an evaluation text; only the evaluation
+         * records carry their own indices. */
         if (s.n_evals) {
             curate_h128 h = curate_hash128(k, klen, 0);
             int signed_ = 0;
