@@ -626,6 +626,11 @@ int cli_run_text(cli_run *run)
     if (st == CURATE_ERR_NOMEM)
         cli_die(CLI_EXIT_INTERNAL, "out of memory");
     curate_error_at(&err, run->input_name, run->line.lineno);
+    /* A string that does not decode (a lone surrogate) is valid RFC 8259
+     * grammar but poison for most JSON tools downstream: keep the line
+     * as an escaped "_raw" string in the rejects file instead of as is. */
+    if (st == CURATE_ERR_JSON)
+        run->parsed_ = 0;
     const char *reason = st == CURATE_ERR_NO_FIELD     ? "no_field"
                          : st == CURATE_ERR_FIELD_TYPE ? "field_type"
                                                        : "invalid_json";
