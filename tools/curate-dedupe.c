@@ -358,8 +358,10 @@ int main(int argc, char **argv)
             cli_run_write(&run);
             continue;
         }
-        if (verdict == CURATE_DEDUPE_EXACT)
+        if (verdict == CURATE_DEDUPE_EXACT && r.ids.len != mark) {
             r.ids.len = mark; /* the duplicate's id is not kept */
+            r.ids.data[mark] = 0;
+        }
         curate_buf_reset(&extra);
         if (curate_buf_append_str(&extra, "\"dup_of\":") != CURATE_OK)
             oom();

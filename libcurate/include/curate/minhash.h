@@ -151,7 +151,7 @@ curate_status curate_lsh_choose(double threshold, unsigned perm, double fp_weigh
  * with the signature, each once, most recent first within a band.
  *
  * Memory: per record and band a 4-byte chain link, plus a hash table of
- * distinct band values (8-byte slots at load factor <= 1/2), plus 4 bytes
+ * distinct band values (8-byte slots, kept 35% to 70% full), plus 4 bytes
  * per record to deduplicate candidates; curate_lsh_memory() reports the
  * allocated total.  At most UINT32_MAX - 1 records.
  */
