@@ -476,23 +476,29 @@ int main(int argc, char **argv)
 
     curate_error err;
     curate_error_clear(&err);
-    curate_model *m = curate_model_load(s.model_path, &err);
+    int status = 0;
+    curate_model *m = NULL;
+    curate_tokenizer *tok = NULL;
+    curate_model_ctx *c = NULL;
+    curate_buf text;
+    curate_buf_init(&text);
+    m = curate_model_load(s.model_path, &err);
     if (!m) {
         cli_error_lib(&err);
-        return status_exit(err.code);
+        status = status_exit(err.code);
+        goto done;
     }
     unsigned flags = s.spm_tokenize ? 0 : CURATE_TOK_LOAD_KEEP_WHITESPACE;
-    curate_tokenizer *tok = curate_tokenizer_load_ex(s.tokenizer_path, flags, &err);
+    tok = curate_tokenizer_load_ex(s.tokenizer_path, flags, &err);
     if (!tok) {
         cli_error_lib(&err);
-        curate_model_free(m);
-        return status_exit(err.code);
+        status = status_exit(err.code);
+        goto done;
     }
     if (curate_model_check_tokenizer(m, tok, &err) != CURATE_OK) {
         cli_error("%s and %s: %s", s.model_path, s.tokenizer_path, err.message);
-        curate_tokenizer_free(tok);
-        curate_model_free(m);
-        return CLI_EXIT_DATA;
+        status = CLI_EXIT_DATA;
+        goto done;
     }
     const curate_model_params *p = curate_model_get_params(m);
     size_t ctx = s.ctx;
@@ -503,12 +509,11 @@ int main(int argc, char **argv)
         ctx = p->n_ctx_train;
     }
     s.ctx = ctx;
-    curate_model_ctx *c = curate_model_ctx_init(m, ctx, s.threads, &err);
+    c = curate_model_ctx_init(m, ctx, s.threads, &err);
     if (!c) {
         cli_error_lib(&err);
-        curate_tokenizer_free(tok);
-        curate_model_free(m);
-        return status_exit(err.code);
+        status = status_exit(err.code);
+        goto done;
     }
     const unsigned threads = curate_model_ctx_threads(c);
     if (!run.quiet)
@@ -528,9 +533,6 @@ int main(int argc, char **argv)
     o.user = &prog;
     const int tty = isatty(STDERR_FILENO);
 
-    int status = 0;
-    curate_buf text;
-    curate_buf_init(&text);
     printf("%-16s %10s %8s %10s %12s %10s\n", "domain", "tokens", "chunks", "scored", "PPL",
            "+/-");
     for (size_t i = 0; i < s.n_domains; i++) {
@@ -575,7 +577,6 @@ int main(int argc, char **argv)
                     (unsigned long long)r->n_tokens, r->seconds_tokenize, r->seconds_eval,
                     r->seconds_eval > 0 ? (double)r->n_evaluated / r->seconds_eval : 0.0);
     }
-    curate_buf_release(&text);
     if (ferror(stdout) || fclose(stdout) != 0) {
         if (errno != EPIPE)
             cli_error("standard output: write error: %s", strerror(errno));
@@ -590,6 +591,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %.2f s, peak memory %.1f MiB\n", cli_progname, cli_now() - t0,
                 (double)cli_peak_rss() / (1024.0 * 1024.0));
 
+done:
+    curate_buf_release(&text);
     curate_model_ctx_free(c);
     curate_tokenizer_free(tok);
     curate_model_free(m);
