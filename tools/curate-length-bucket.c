@@ -5,9 +5,10 @@
  * One pass with --edges.  With --quantiles the edges depend on the whole
  * input, so it is read twice: the first pass counts every record and keeps
  * the counts (8 bytes each), the second assigns buckets from the kept
- * counts without counting again.  Standard input cannot be read twice, so
- * it is first copied to an unlinked temporary file which then stands in
- * for it (messages and rejects still say "-").
+ * counts without counting again.  Standard input that is not a regular
+ * file cannot be read twice, so it is first copied to an unlinked
+ * temporary file which then stands in for it (messages and rejects still
+ * say "-").
  *
  * Counting with a tokenizer goes through curate_token_counter (a cache of
  * per-word counts that is exact; see curate/tokcount.h), which is what
@@ -321,9 +322,17 @@ static void count_list_push(count_list *l, uint64_t x)
     l->v[l->n++] = x;
 }
 
-/* Copy standard input to an unlinked temporary file and make it fd 0. */
-static void spool_stdin(void)
+/*
+ * Make standard input readable twice; returns the offset to rewind to.  A
+ * regular file (`< file`) already is; anything else is copied to an
+ * unlinked temporary file that becomes fd 0.
+ */
+static off_t spool_stdin(void)
 {
+    struct stat st;
+    off_t here = lseek(STDIN_FILENO, 0, SEEK_CUR);
+    if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) && here >= 0)
+        return here;
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp";
@@ -362,6 +371,7 @@ static void spool_stdin(void)
     if (lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, STDIN_FILENO) < 0)
         cli_die(CLI_EXIT_IO, "cannot reopen the spooled standard input: %s", strerror(errno));
     close(fd);
+    return 0;
 }
 
 /* Inputs other than "-" must be regular files: they are read twice. */
@@ -536,12 +546,13 @@ int main(int argc, char **argv)
     size_t n_quantile_records = 0;
     if (s.n_quantiles) {
         int uses_stdin;
+        off_t stdin_start = 0;
         check_rereadable(n_files, files, &uses_stdin);
         if (uses_stdin)
-            spool_stdin();
+            stdin_start = spool_stdin();
         first_pass(&s, &run, &c, n_files, files, &all);
         n_quantile_records = quantile_edges(&s, &all);
-        if (uses_stdin && lseek(STDIN_FILENO, 0, SEEK_SET) != 0)
+        if (uses_stdin && lseek(STDIN_FILENO, stdin_start, SEEK_SET) != stdin_start)
             cli_die(CLI_EXIT_IO, "cannot rewind the spooled standard input: %s", strerror(errno));
     }
 
