@@ -79,8 +79,10 @@ static const char k_preset_urls[] =
     "redact ~\\bwww\\.[a-z0-9-]+(?:\\.[a-z0-9-]+)+(?:/[^\\s<>\"]*[^\\s<>\".,;:!?')\\]}])?~i URL\n";
 
 static const char k_preset_emails[] =
-    "redact /(?<![\\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}\\b/ "
-    "EMAIL\n";
+    "# The local part starts at a word boundary and is matched possessively,\n"
+    "# so a word without '@' costs one short attempt, not a backtracking one\n"
+    "# from each of its letters.\n"
+    "redact /\\b[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}\\b/ EMAIL\n";
 
 static const char k_preset_phones[] =
     "# North American: (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567.\n"

@@ -96,9 +96,10 @@ static inline uint64_t curate__swar_lt(uint64_t w, unsigned char n)
  * 16-byte blocks as bit masks (bit i = byte i), for the scanners that must
  * find word and line boundaries without a branch per byte.  SSE2 (always
  * present on x86-64) does a block in a handful of instructions; elsewhere
- * the SWAR helpers above build the same masks from two 8-byte halves.
+ * the SWAR helpers above build the same masks from two 8-byte halves
+ * (define CURATE_NO_SIMD to test that path on x86 too).
  */
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(CURATE_NO_SIMD)
 #include <emmintrin.h>
 typedef __m128i curate__v16;
 static inline curate__v16 curate__v16_load(const unsigned char *p)
