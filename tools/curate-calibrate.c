@@ -356,6 +356,8 @@ static void on_chunk(void *user, size_t chunk, size_t n_chunks, const float *log
         p->nll_sum += nll[i];
     p->scored += n_rows;
     double now = cli_now();
+    if (chunk == 0)
+        p->t_start = now; /* the rate counts from the end of the first chunk */
     if (!p->enabled || (now - p->t_last < 0.2 && chunk + 1 < n_chunks))
         return;
     p->t_last = now;
@@ -365,9 +367,12 @@ static void on_chunk(void *user, size_t chunk, size_t n_chunks, const float *log
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     bar[width] = 0;
-    double rate = (double)((chunk + 1) * p->ctx) / (now - p->t_start + 1e-9);
-    fprintf(stderr, "\r%s: %-12s [%s] %zu/%zu  PPL %.4f  %.0f tok/s\033[K", cli_progname,
-            p->name, bar, chunk + 1, n_chunks, exp(p->nll_sum / (double)p->scored), rate);
+    char rate[32] = "";
+    if (chunk > 0)
+        snprintf(rate, sizeof rate, "  %.0f tok/s",
+                 (double)(chunk * p->ctx) / (now - p->t_start + 1e-9));
+    fprintf(stderr, "\r%s: %-12s [%s] %zu/%zu  PPL %.4f%s\033[K", cli_progname, p->name, bar,
+            chunk + 1, n_chunks, exp(p->nll_sum / (double)p->scored), rate);
     p->shown = 1;
 }
 
@@ -571,9 +576,10 @@ int main(int argc, char **argv)
         if (fflush(stdout) != 0)
             break;
         if (!run.quiet)
-            fprintf(stderr, "%s: %s: %llu records, %llu tokens, tokenized in %.2f s, "
+            fprintf(stderr, "%s: %s: %llu record%s, %llu tokens, tokenized in %.2f s, "
                             "evaluated in %.2f s (%.0f tokens/s)\n",
                     cli_progname, d->name, (unsigned long long)d->records,
+                    d->records == 1 ? "" : "s",
                     (unsigned long long)r->n_tokens, r->seconds_tokenize, r->seconds_eval,
                     r->seconds_eval > 0 ? (double)r->n_evaluated / r->seconds_eval : 0.0);
     }
