@@ -385,6 +385,7 @@ int main(int argc, char **argv)
             put(curate_buf_append_str(&extra, "\"_error\":"));
             put(curate_buf_append_json_string(&extra, err.message, strlen(err.message)));
             curate_error_clear(&err);
+            run.parsed_ = 0; /* as cli_run_text does: the line goes in escaped as "_raw" */
             cli_run_reject(&run, "invalid_utf8", extra.data);
             continue;
         }
@@ -409,6 +410,11 @@ int main(int argc, char **argv)
                 if (s.reject_utf8) {
                     curate_buf_reset(&extra);
                     put(curate_buf_printf(&extra, "\"_offset\":%llu", (unsigned long long)bad));
+                    /* Keep the rejects file valid UTF-8 and valid JSON: the
+                     * line goes in as an escaped "_raw" string (its bad
+                     * bytes as \ufffd), as cli_run_text does for lone
+                     * surrogates. */
+                    run.parsed_ = 0;
                     cli_run_reject(&run, "invalid_utf8", extra.data);
                     continue;
                 }
