@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "curate/gguf.h"
@@ -265,6 +266,26 @@ static void arch_key(char *buf, size_t size, const char *arch, const char *suffi
     snprintf(buf, size, "%s.%s", arch, suffix);
 }
 
+/*
+ * Once a tensor is converted its bytes in the file mapping are not needed
+ * again: drop the whole pages inside it, so that the peak memory of a load
+ * is about the F32 weights rather than the weights plus the whole file.
+ * The mapping is private and read-only (curate_gguf_open), so this only
+ * discards clean page-cache pages; pages shared with neighbouring tensors
+ * are kept.  Purely an optimisation: errors are ignored.
+ */
+static void drop_pages(const void *data, uint64_t n_bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || n_bytes > UINTPTR_MAX)
+        return;
+    uintptr_t a = (uintptr_t)data, b = a + (uintptr_t)n_bytes;
+    uintptr_t lo = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = b & ~((uintptr_t)page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static curate_status load_tensor(const curate_gguf *g, const char *name, uint32_t n_dims,
                                  uint64_t ne0, uint64_t ne1, float *dst, curate_error *err)
 {
@@ -272,7 +293,10 @@ static curate_status load_tensor(const curate_gguf *g, const char *name, uint32_
     const curate_gguf_tensor *t = curate_gguf_require_tensor(g, name, n_dims, ne, err);
     if (!t)
         return err ? err->code : CURATE_ERR_FORMAT;
-    return curate_gguf_tensor_to_f32(t, dst, (size_t)t->n_elements, err);
+    curate_status st = curate_gguf_tensor_to_f32(t, dst, (size_t)t->n_elements, err);
+    if (st == CURATE_OK)
+        drop_pages(t->data, t->n_bytes);
+    return st;
 }
 
 static curate_status read_params(const curate_gguf *g, curate_model_params *p, curate_error *err)
