@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include "curate/chat.h"
+#include "curate/text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,16 +28,16 @@ static const struct {
     cli_option opt;
     unsigned bit;
 } common_options[] = {
-    {{"output", 'o', CLI_REQ_ARG, "FILE", "write records to FILE (via a temporary file renamed at the end)\ninstead of standard output", CLI_OPT_OUTPUT}, CLI_COMMON_OUTPUT},
-    {{"rejects", 0, CLI_REQ_ARG, "FILE", "write every dropped record to FILE with a \"_reject\" reason", CLI_OPT_REJECTS}, CLI_COMMON_FILTER},
-    {{"on-error", 0, CLI_REQ_ARG, "MODE", "bad input: 'fail' (default: message, exit 1) or 'skip'\n(record goes to the rejects file)", CLI_OPT_ON_ERROR}, CLI_COMMON_FILTER},
-    {{"stats", 0, CLI_REQ_ARG, "FILE", "write a JSON summary (records and bytes read, written,\nrejected by reason; seconds; peak memory) to FILE", CLI_OPT_STATS}, CLI_COMMON_STATS},
+    {{"output", 'o', CLI_REQ_ARG, "FILE", "write records to FILE (atomically: a temporary\nfile renamed at the end), not standard output", CLI_OPT_OUTPUT}, CLI_COMMON_OUTPUT},
+    {{"rejects", 0, CLI_REQ_ARG, "FILE", "write every dropped record to FILE with a\n\"_reject\" reason", CLI_OPT_REJECTS}, CLI_COMMON_FILTER},
+    {{"on-error", 0, CLI_REQ_ARG, "MODE", "bad input: 'fail' (default: message, exit 1)\nor 'skip' (the record goes to the rejects file)", CLI_OPT_ON_ERROR}, CLI_COMMON_FILTER},
+    {{"stats", 0, CLI_REQ_ARG, "FILE", "write a JSON summary to FILE: records and bytes\nread, written, rejected by reason; time; memory", CLI_OPT_STATS}, CLI_COMMON_STATS},
     {{"field", 0, CLI_REQ_ARG, "NAME", "the text field (default: text)", CLI_OPT_FIELD}, CLI_COMMON_RECORDS},
-    {{"max-record-bytes", 0, CLI_REQ_ARG, "N", "longest accepted record line (default 64M; K, M, G suffixes)", CLI_OPT_MAX_RECORD}, CLI_COMMON_RECORDS},
-    {{"template", 0, CLI_REQ_ARG, "NAME", "render chat records (\"messages\" instead of the text field)\nwith plain (default), chatml, llama2, llama3 or gemma", CLI_OPT_TEMPLATE}, CLI_COMMON_RECORDS},
+    {{"max-record-bytes", 0, CLI_REQ_ARG, "N", "longest accepted record line (default 64M;\nK, M, G suffixes)", CLI_OPT_MAX_RECORD}, CLI_COMMON_RECORDS},
+    {{"template", 0, CLI_REQ_ARG, "NAME", "render chat records (\"messages\", no text\nfield) as plain (default), chatml, llama2,\nllama3 or gemma", CLI_OPT_TEMPLATE}, CLI_COMMON_RECORDS},
     {{"quiet", 'q', CLI_NO_ARG, NULL, "no progress or summary on standard error", CLI_OPT_QUIET}, 0},
     {{"help", 'h', CLI_NO_ARG, NULL, "show this help and exit", CLI_OPT_HELP}, 0},
-    {{"version", 'V', CLI_NO_ARG, NULL, "show versions of the tool, libcurate and its dependencies", CLI_OPT_VERSION}, 0},
+    {{"version", 'V', CLI_NO_ARG, NULL, "show versions of the tool, libcurate and\nits dependencies", CLI_OPT_VERSION}, 0},
 };
 #define N_COMMON (sizeof common_options / sizeof common_options[0])
 
@@ -370,9 +372,19 @@ int cli_run_option(cli_run *run, int id, const char *arg)
     }
 }
 
-/* Create "<path>.tmp.XXXXXX" beside path and open it for writing. */
+/* Create "<path>.tmp.XXXXXX" beside path and open it for writing.  A
+ * path that exists and is not a regular file (/dev/stdout, a FIFO) is
+ * opened directly: there is nothing to rename over. */
 static FILE *open_temp(const char *path, char **tmp_out)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(path, "wb");
+        if (!f)
+            cli_die(CLI_EXIT_IO, "%s: cannot open: %s", path, strerror(errno));
+        *tmp_out = NULL;
+        return f;
+    }
     size_t n = strlen(path);
     char *tmp = malloc(n + 16);
     if (!tmp)
@@ -667,6 +679,10 @@ void cli_run_reject(cli_run *run, const char *reason, const char *extra_members)
     curate_buf_reset(b);
     const char *L = run->line.data;
     int ok = 1;
+    /* Rejects must stay valid JSON (RFC 8259 text is UTF-8): a line with
+     * invalid bytes goes in as an escaped "_raw" string instead. */
+    if (run->parsed_ && curate_utf8_check(L, run->line.len) != run->line.len)
+        run->parsed_ = 0;
     if (run->parsed_) {
         /* The original record, untouched, with the reject members added. */
         const curate_record *r = &run->rec;
