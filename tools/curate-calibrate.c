@@ -149,6 +149,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Every evaluation file of dir, sorted by name so that the table and the
+ * report come out in the same order on every file system. */
 static void add_dir(settings *s, const char *dir)
 {
     DIR *dp = opendir(dir);
@@ -236,7 +238,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s)
         cli_usage_error("nothing to evaluate: give --eval NAME=FILE or --eval-dir DIR");
 }
 
-/* exit status for a library failure */
+/* Exit status for a library failure: the tool's classes (see cli.h) */
 static int status_exit(curate_status st)
 {
     switch (st) {
@@ -249,8 +251,14 @@ static int status_exit(curate_status st)
 
 /* ---- reading an evaluation file ------------------------------------------------ */
 
-/* Read d's text into out.  0 on success; else d->error is set and the
- * return value is the exit status the failure deserves. */
+/*
+ * Read d's text into out.  0 on success; else d->error is set and the
+ * return value is the exit status the failure deserves.  JSONL records
+ * are joined with a blank line, the layout llama.cpp users give
+ * llama-perplexity for record files (and the one ../shared's reference
+ * numbers were made with); chat records go through the same renderer as
+ * the other tools, so every stage sees the same text.
+ */
 static int read_domain(const cli_run *run, domain *d, curate_buf *out)
 {
     curate_error err;
@@ -346,6 +354,11 @@ typedef struct progress {
     int shown;
 } progress;
 
+/*
+ * After every chunk: keep a running PPL for the bar, redraw at most five
+ * times a second (and at the last chunk).  Only on a terminal: a log file
+ * should not fill with carriage returns.
+ */
 static void on_chunk(void *user, size_t chunk, size_t n_chunks, const float *logits,
                      size_t n_rows, const int32_t *targets, const double *nll)
 {
@@ -384,6 +397,11 @@ static void json_str(curate_buf *b, const char *s)
         cli_die(CLI_EXIT_INTERNAL, "out of memory");
 }
 
+/*
+ * The JSON report, written to a temporary file beside the target and
+ * renamed, so a reader never sees half a report.  Numbers carry more
+ * digits than the table (the table is for people, the report for tools).
+ */
 static int write_report(const settings *s, const curate_model *m, unsigned threads,
                         double seconds)
 {
@@ -505,6 +523,8 @@ int main(int argc, char **argv)
         status = CLI_EXIT_DATA;
         goto done;
     }
+    /* the library caps too; capping here as well lets the context be sized
+     * to what is used and the warning be said once */
     const curate_model_params *p = curate_model_get_params(m);
     size_t ctx = s.ctx;
     if (p->n_ctx_train && ctx > p->n_ctx_train) {
@@ -538,8 +558,13 @@ int main(int argc, char **argv)
     o.user = &prog;
     const int tty = isatty(STDERR_FILENO);
 
+    /* stdout holds no timings: the same input gives the same bytes at any
+     * thread count, so the table can be diffed and tested */
     printf("%-16s %10s %8s %10s %12s %10s\n", "domain", "tokens", "chunks", "scored", "PPL",
            "+/-");
+    /* A failing domain (unreadable, bad record, too short) is reported and
+     * skipped: the other domains' numbers are still worth having, and the
+     * exit status says that something failed. */
     for (size_t i = 0; i < s.n_domains; i++) {
         domain *d = &s.domains[i];
         int rc = read_domain(&run, d, &text);

@@ -185,6 +185,11 @@ void curate_model_free(curate_model *m)
     free(m);
 }
 
+/*
+ * Zeroed weights in blocks: wq|wk|wv and w_gate|w_up of a layer are
+ * contiguous (the fast path multiplies each group at once), the two norms
+ * of a layer share a block; each block is 64-byte aligned for BLAS.
+ */
 curate_model *curate_model_new(const curate_model_params *p, curate_error *err)
 {
     if (curate_model_params_check(p, err) != CURATE_OK)
@@ -335,6 +340,11 @@ static curate_status read_params(const curate_gguf *g, curate_model_params *p, c
         if ((st = curate_gguf_require_u32(g, key, req[i].out, err)))
             return st;
     }
+    /* Optional keys take llama.cpp's defaults: no head_count_kv means plain
+     * multi-head attention, no rope.dimension_count rotates whole heads, no
+     * rope.freq_base means Llama's 10000.  The RMSNorm epsilon has no safe
+     * default (1e-5 and 1e-6 are both common), so it is required, as
+     * llama.cpp requires it. */
     arch_key(key, sizeof key, p->arch, "attention.head_count_kv");
     if ((st = curate_gguf_get_u32(g, key, p->n_head, &p->n_head_kv, err)))
         return st;
@@ -380,7 +390,9 @@ static curate_status read_params(const curate_gguf *g, curate_model_params *p, c
                                 "has %u rows",
                                 (unsigned long long)toks->len, p->n_vocab);
 
-    /* tokenizer keys the runtime uses */
+    /* Tokenizer keys the runtime uses.  add_bos_token defaults to true, as
+     * llama.cpp does for SentencePiece ("llama") vocabularies; the ids are
+     * only recorded here and compared with the tokenizer's later. */
     if ((st = curate_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", 1, &p->add_bos, err)))
         return st;
     uint32_t id;
@@ -399,6 +411,7 @@ static curate_status read_params(const curate_gguf *g, curate_model_params *p, c
             return curate_error_set(err, CURATE_ERR_MODEL, "EOS id %u outside the vocabulary", id);
         p->eos_id = (int32_t)id;
     }
+    /* llama.cpp's rule: without output.weight the embedding is the output */
     p->tied_output = curate_gguf_find_tensor(g, "output.weight") == NULL;
     return curate_model_params_check(p, err);
 }
@@ -450,6 +463,11 @@ static curate_status load_weights(const curate_gguf *g, curate_model *m, curate_
     return CURATE_OK;
 }
 
+/*
+ * Parameters first (all keys checked before any large allocation), then
+ * the weights; the GGUF handle is closed before returning so the model
+ * owns nothing of the file.
+ */
 curate_model *curate_model_load(const char *path, curate_error *err)
 {
     curate_gguf *g = curate_gguf_open(path, err);
@@ -505,6 +523,12 @@ curate_status curate_model_check_tokens(const curate_model *m, const int32_t *to
     return CURATE_OK;
 }
 
+/*
+ * Angles in double: llama.cpp accumulates theta in float, but the
+ * difference (a few 1e-5 rad at position 512) is far below what the
+ * reference checks can see, and double keeps both of our passes exact to
+ * each other.
+ */
 void curate_rope_tables(const curate_model_params *p, size_t n_pos, float *cos_t, float *sin_t)
 {
     size_t half = p->n_rot / 2;

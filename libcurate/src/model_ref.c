@@ -96,6 +96,8 @@ curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tok
                 curate_rope_apply(p->rope_mode, d.n_rot, K + t * d.kv + h * d.hd,
                                   cos_t + t * half, sin_t + t * half);
             const double scale = 1.0 / sqrt((double)d.hd);
+            /* softmax over positions 0..t in double; query head h reads
+             * key/value head h / group (consecutive query heads share) */
             for (size_t h = 0; h < p->n_head; h++) {
                 const size_t kvh = h / group;
                 const float *qh = q + h * d.hd;

@@ -36,6 +36,9 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
         opts = &def;
     }
     memset(res, 0, sizeof *res);
+    /* llama-perplexity only warns when -c exceeds the trained context; a
+     * model run past it gives meaningless numbers, so it is capped here and
+     * the result says so. */
     size_t ctx = opts->ctx ? opts->ctx : 512;
     if (p->n_ctx_train && ctx > p->n_ctx_train) {
         ctx = p->n_ctx_train;
@@ -59,6 +62,7 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
     if (full && n < ctx)
         return curate_error_set(err, CURATE_ERR_INVALID,
                                 "%zu tokens are too few: one chunk needs %zu", n, ctx);
+    /* like llama-perplexity: whole chunks only, the tail is dropped */
     size_t n_chunks = n / ctx;
     if (opts->max_chunks && n_chunks > opts->max_chunks)
         n_chunks = opts->max_chunks;
@@ -81,13 +85,20 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
                               rows);
         goto out;
     }
+    /* running sums of NLL and NLL^2 in double, as llama.cpp keeps them; the
+     * error estimate below is its formula */
     double sum = 0.0, sum2 = 0.0;
     uint64_t count = 0, hits = 0;
     const double t0 = now_seconds();
     for (size_t k = 0; k < n_chunks; k++) {
+        /* a copy, so the caller's stream keeps its tokens when the chunk's
+         * first one is replaced by BOS */
         memcpy(chunk, tokens + k * ctx, ctx * sizeof *chunk);
         if (add_bos)
             chunk[0] = bos;
+        /* The last position predicts nothing inside the chunk and, the
+         * attention being causal, cannot change earlier logits: ctx - 1
+         * tokens are enough.  Rows before `first` skip the output product. */
         st = curate_model_ctx_forward(c, chunk, ctx - 1, first, logits, err);
         if (st)
             goto out;
@@ -107,6 +118,8 @@ static curate_status run_chunks(curate_model_ctx *c, const int32_t *tokens, size
     }
     res->seconds_eval = now_seconds() - t0;
     res->n_scored = count;
+    /* var / (count - 1) is the variance of the mean; times PPL it is the
+     * first-order error of exp(mean), which is what llama.cpp prints */
     double mean = sum / (double)count;
     double var = sum2 / (double)count - mean * mean;
     res->nll_mean = mean;
@@ -148,6 +161,8 @@ curate_status curate_ppl_text(curate_model_ctx *c, const curate_tokenizer *tok, 
         return st;
     const curate_model_params *p = curate_model_get_params(m);
     int add_bos = (opts && opts->add_bos >= 0) ? opts->add_bos : p->add_bos;
+    /* the tokenizer's BOS (check_tokenizer made sure it is the GGUF's when
+     * the GGUF names one) */
     int32_t bos = curate_tokenizer_bos(tok);
     if (add_bos && bos < 0)
         return curate_error_set(err, CURATE_ERR_TOKENIZER, "the tokenizer has no BOS token");
