@@ -10,7 +10,7 @@ run in the same invocation so ratios are comparable on a noisy machine.
     python3 tests/bench/bench.py --build build --size-mb 200 [--only clean,dedupe-exact]
     python3 tests/bench/bench.py --build build --markdown >> docs/benchmarks.md
 
-Requires: python3, awk, jq; the Llama 2 tokenizer from ../shared for the
+Requires: python3, GNU time (/usr/bin/time), awk, jq; the Llama 2 tokenizer from ../shared for the
 length-bucket row (skipped without it).
 """
 import argparse
@@ -25,20 +25,20 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def run(cmd, corpus):
-    """Run cmd (a shell string; CORPUS substituted) and return (seconds, peak_rss_bytes, status)."""
+    """Run cmd (a shell string; CORPUS substituted) under GNU time and return
+    (seconds, peak_rss_bytes, status).  GNU time reports the peak RSS of the
+    command itself; rusage taken in a fork of this Python process would
+    include Python's own pages."""
     shell_cmd = cmd.replace("CORPUS", shlex.quote(corpus))
+    fmt_file = "/tmp/curate-bench-time.txt"
     t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fd = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(fd, 1)
-            os.execvp("bash", ["bash", "-c", "exec " + shell_cmd if "|" not in shell_cmd else shell_cmd])
-        finally:
-            os._exit(127)
-    _, status, ru = os.wait4(pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-o", fmt_file, "-f", "%M", "bash", "-c", shell_cmd],
+                       stdout=subprocess.DEVNULL)
     dt = time.monotonic() - t0
-    return dt, ru.ru_maxrss * 1024, os.waitstatus_to_exitcode(status)
+    with open(fmt_file) as f:
+        lines = f.read().split()
+    rss_kb = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    return dt, rss_kb * 1024, p.returncode
 
 
 def main():
