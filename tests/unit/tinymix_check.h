@@ -1,13 +1,13 @@
 /*
- * tinymix_check.h - shared body of test_ppl_tinymix_f32.c and
- * test_ppl_tinymix_f16.c: perplexity of ../shared/models/tinymix on each
+ * tinymix_check.h - shared body of the test_ppl_tinymix_{f32,f16}{a,b}.c
+ * programs: perplexity of ../shared/models/tinymix on each
  * hold-out file of ../shared/data/eval against the llama.cpp figures in
  * ../shared/models/tinymix/MODEL.md (llama-perplexity -c 256 -t 2).
  *
  * The text is what MODEL.md prescribes for llama-perplexity: the records'
  * "text" fields joined with one blank line ("\n\n"), no trailing newline
  * added (llama-perplexity then drops one trailing newline of the file, and
- * so does curate_ppl_text).  Included by exactly those two tests.
+ * so does curate_ppl_text).  Included by those four tests only.
  */
 #ifndef CURATE_TEST_TINYMIX_CHECK_H
 #define CURATE_TEST_TINYMIX_CHECK_H
