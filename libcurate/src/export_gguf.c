@@ -26,6 +26,11 @@
 
 /* ---- settings ------------------------------------------------------------- */
 
+/*
+ * Only the shape matters here (bits, group, symmetry): the methods differ
+ * in how they choose scales and codes, not in what a block can hold.  AWQ
+ * is the exception because its output is not blocks alone.
+ */
 curate_status curate_export_block_type(const curate_quant_config *cfg, curate_ggml_type *type,
                                        curate_error *err)
 {
@@ -98,7 +103,12 @@ void curate_export_result_release(curate_export_result *r)
 
 /* ---- packing ----------------------------------------------------------------- */
 
-/* The integer range of a block type: q in [qlo, qhi], code = q + off. */
+/*
+ * The integer range of a block type: q in [qlo, qhi], code = q + off.
+ * The ranges are the full ones the bytes can hold, wider than what either
+ * symmetric rule of curate/quant.h produces, so re-deriving a code near
+ * the edge never has to clamp where the quantizer did not.
+ */
 typedef struct blockfmt {
     int asym;
     int qlo, qhi, off;
@@ -145,6 +155,9 @@ static curate_status to_half(float v, const char *what, size_t row, size_t blk, 
  */
 static int nearest_q(const blockfmt *f, float target, float d16, float m16)
 {
+    /* Division rather than multiplication by 1/d16: the quantizer's own
+     * rounding used the reciprocal, but here the aim is the grid point
+     * nearest to target, and the quotient is the exact ratio rounded once. */
     if (d16 == 0.0f)
         return 0;
     float v = roundf((target - m16) / d16);
@@ -190,6 +203,9 @@ curate_status curate_export_pack(curate_ggml_type type, const uint8_t *codes,
                 st = to_half(m, "min", r, b, &mh, &m16, err);
             if (st)
                 return st;
+            /* Codes are validated rather than masked: a code outside the
+             * type's range means the caller passed another setting's
+             * output, and a silently wrapped nibble would be a wrong weight. */
             int q[QK];
             for (int j = 0; j < QK; j++) {
                 int q0 = (int)c[j] - f.off;
@@ -291,6 +307,10 @@ static int has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
+/*
+ * Everything that can be refused is refused here, before a byte is packed
+ * or written: a long export should not fail halfway on a typo in the list.
+ */
 static curate_status check_inputs(export_state *es, const curate_export_tensor *list,
                                   size_t n_list, curate_error *err)
 {
@@ -319,6 +339,8 @@ static curate_status check_inputs(export_state *es, const curate_export_tensor *
         if (!t)
             return curate_error_set(err, CURATE_ERR_INVALID,
                                     "export: the model has no tensor '%s'", name);
+        /* The plan is indexed like the source's tensors (file order); a
+         * model has a few hundred, so the linear search is no cost. */
         size_t idx = 0;
         while (curate_gguf_tensor_at(es->src, idx) != t)
             idx++;
@@ -367,6 +389,12 @@ static curate_status check_inputs(export_state *es, const curate_export_tensor *
     return CURATE_OK;
 }
 
+/*
+ * Keys keep the source's order and the replaced ones their position, so a
+ * diff of two dumps shows only what changed.  The source's curate.* keys
+ * are dropped wholesale: re-exporting an export must not carry a previous
+ * run's method or calibration hash into a file they no longer describe.
+ */
 static curate_status write_keys(export_state *es, curate_gguf_writer *w, curate_error *err)
 {
     const curate_gguf *src = es->src;
@@ -407,7 +435,7 @@ static curate_status write_keys(export_state *es, curate_gguf_writer *w, curate_
         st = curate_gguf_writer_add_u32(w, "general.quantization_version",
                                         CURATE_GGML_QUANT_VERSION, err);
 
-    /* provenance */
+    /* provenance: written after the copied keys, all under curate.* */
     const curate_export_provenance *pv = &opt->prov;
     const curate_quant_config *qc = opt->quant;
     if (!st)
@@ -468,6 +496,11 @@ static void *own_buf(export_state *es, size_t n, curate_error *err)
     return p;
 }
 
+/*
+ * Pack one tensor and decode it again: the measurement uses the same
+ * reference conversion curate's loader uses, so the report says what a
+ * reader of the file will get, not what the packer meant to write.
+ */
 static curate_status export_packed(export_state *es, curate_gguf_writer *w,
                                    const curate_gguf_tensor *t, const curate_quant_out *qo,
                                    curate_export_tensor_report *rep, curate_error *err)
@@ -520,6 +553,11 @@ static curate_status export_packed(export_state *es, curate_gguf_writer *w,
                                          buf, n_bytes, err);
 }
 
+/*
+ * F16 only when the source was F16: a model shipped in F16 should not grow
+ * to F32 for one tensor, and one shipped in F32 (or BF16, whose range F16
+ * cannot always hold) should not lose precision the evaluation did not see.
+ */
 static curate_status export_fallback(export_state *es, curate_gguf_writer *w,
                                      const curate_gguf_tensor *t, const curate_quant_out *qo,
                                      curate_export_tensor_report *rep, curate_error *err)
@@ -620,6 +658,8 @@ curate_status curate_export_gguf(const curate_gguf *src, const curate_export_ten
         rep->type = t->type;
         const plan_entry *pe = &es.plan[i];
         if (!pe->quant) {
+            /* Copied tensors point into the source mapping: nothing is
+             * duplicated, the writer reads them at write time. */
             rep->kind = CURATE_EXPORT_COPIED;
             st = curate_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims ? t->n_dims : 1,
                                                t->ne, t->data, (size_t)t->n_bytes, err);

@@ -98,7 +98,11 @@ size_t curate_imatrix_n_entries(const curate_imatrix *im)
     return im ? im->n : 0;
 }
 
-/* "blk.<digits>.<something>" */
+/*
+ * "blk.<digits>.<something>".  The check is on the name only: llama.cpp
+ * matches imatrix entries to tensors by name, and an entry under another
+ * name would be ignored by llama-quantize without a word.
+ */
 static int is_blk_name(const char *s)
 {
     if (strncmp(s, "blk.", 4) != 0)
@@ -132,6 +136,8 @@ curate_status curate_imatrix_add(curate_imatrix *im, const char *name, const dou
     for (size_t i = 0; i < im->n; i++)
         if (!strcmp(im->e[i].name, name))
             return curate_error_set(err, CURATE_ERR_INVALID, "imatrix: '%s' added twice", name);
+    /* A negative or NaN sum cannot come from squares; it would become a
+     * negative importance in llama-quantize's weighted error. */
     for (size_t j = 0; j < n_channels; j++)
         if (!(sumsq[j] >= 0.0) || !isfinite(sumsq[j]))
             return curate_error_set(err, CURATE_ERR_RANGE,
@@ -186,6 +192,8 @@ curate_status curate_imatrix_add_observer(curate_imatrix *im, uint32_t layer,
         return curate_error_set(err, CURATE_ERR_INVALID,
                                 "imatrix: the observer of block %u does not keep sums of squares",
                                 layer);
+    /* One entry per weight, as llama.cpp's collector makes one per matrix
+     * product: llama-quantize looks each weight up by its own name. */
     for (size_t i = 0; names[i]; i++) {
         char name[GGML_NAME_MAX];
         snprintf(name, sizeof name, "blk.%u.%s.weight", layer, names[i]);
@@ -219,6 +227,8 @@ static const entry **sorted(const curate_imatrix *im, curate_error *err)
     return v;
 }
 
+/* The file holds floats; a sum beyond float's range is an error, not an inf
+ * that llama-quantize would turn into NaN weights. */
 static curate_status to_float(double v, const char *name, float *out, curate_error *err)
 {
     if (!(fabs(v) <= (double)FLT_MAX))
@@ -228,6 +238,12 @@ static curate_status to_float(double v, const char *name, float *out, curate_err
     return CURATE_OK;
 }
 
+/*
+ * Key order and tensor order as llama.cpp's save_imatrix writes them, so a
+ * file from curate and one from llama-imatrix on the same data differ only
+ * in the numbers.  Both tensors are 2-D ([n, 1] and [1, 1]): the second
+ * dimension is the expert count of MoE models, 1 for dense ones.
+ */
 static curate_status build_gguf(const entry **v, size_t n, const curate_imatrix_meta *meta,
                                 curate_gguf_writer *w, curate_error *err)
 {
@@ -275,6 +291,11 @@ static curate_status put_i32(curate_buf *b, uint64_t v, const char *what, curate
     return CURATE_OK;
 }
 
+/*
+ * The legacy layout has no version field and no way to mark an entry as
+ * empty, so entries without data are left out (as llama.cpp does) rather
+ * than written with a zero ncall that readers would divide by.
+ */
 static curate_status build_dat(const entry **v, size_t n, const curate_imatrix_meta *meta,
                                curate_buf *out, curate_error *err)
 {
@@ -373,7 +394,11 @@ curate_status curate_imatrix_write_buf(const curate_imatrix *im,
     return st;
 }
 
-/* bytes to path through a temporary file in the same directory and rename(). */
+/*
+ * bytes to path through a temporary file in the same directory and
+ * rename(), so no reader sees a half-written file: the legacy format has
+ * no checksum, and a file cut inside its optional trailer still parses.
+ */
 static curate_status write_file_atomic(const char *path, const void *data, size_t n,
                                        curate_error *err)
 {

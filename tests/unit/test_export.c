@@ -33,6 +33,7 @@
 #include "curate/export.h"
 #include "curate/gguf.h"
 #include "curate/model.h"
+#include "curate/observe.h"
 #include "curate/quant.h"
 #include "curate/testmodel.h"
 #include "helper_model.h"
@@ -370,7 +371,67 @@ static void qmodel_free(qmodel *qm)
 
 /* Load path, quantize every blk.* matrix with cfg, put the fake-quant
  * weights into the model (so it is the model the evaluation measures). */
-static void qmodel_build(qmodel *qm, const char *path, const curate_quant_config *cfg)
+/* Hessians X^T X / n of every linear input of a model, [layer][input]. */
+typedef struct hess {
+    curate_observer *obs[8][5];
+    float *h[8][5];
+} hess;
+
+static void on_linear(void *user, uint32_t layer, curate_linear_input which, const float *x,
+                      size_t n_rows, size_t n_cols)
+{
+    hess *hs = user;
+    curate_error err;
+    curate_error_clear(&err);
+    curate_observer **o = &hs->obs[layer][which];
+    if (!*o) {
+        curate_observer_config oc = {n_cols, CURATE_OBSERVE_HESSIAN, 0, 0};
+        *o = curate_observer_init(&oc, &err);
+    }
+    if (*o)
+        curate_observer_add(*o, x, n_rows, &err);
+}
+
+static void hess_collect(hess *hs, const char *path, size_t n)
+{
+    curate_error err;
+    curate_error_clear(&err);
+    memset(hs, 0, sizeof *hs);
+    curate_model *m = curate_model_load(path, &err);
+    assert_non_null(m);
+    uint32_t V = curate_model_get_params(m)->n_vocab;
+    int32_t *tok = malloc(n * sizeof *tok);
+    float *logits = malloc(n * V * sizeof *logits);
+    for (size_t i = 0; i < n; i++)
+        tok[i] = (int32_t)((i * 2654435761u) % V);
+    curate_model_ctx *c = curate_model_ctx_init(m, n, 1, &err);
+    assert_non_null(c);
+    curate_model_ctx_set_observer(c, on_linear, hs);
+    OK(curate_model_ctx_forward(c, tok, n, 0, logits, &err));
+    for (int l = 0; l < 8; l++)
+        for (int k = 0; k < 4; k++)
+            if (hs->obs[l][k]) {
+                size_t cols = curate_observer_cols(hs->obs[l][k]);
+                hs->h[l][k] = malloc(cols * cols * sizeof(float));
+                OK(curate_observer_hessian(hs->obs[l][k], hs->h[l][k], &err));
+            }
+    curate_model_ctx_free(c);
+    curate_model_free(m);
+    free(tok);
+    free(logits);
+}
+
+static void hess_free(hess *hs)
+{
+    for (int l = 0; l < 8; l++)
+        for (int k = 0; k < 5; k++) {
+            curate_observer_free(hs->obs[l][k]);
+            free(hs->h[l][k]);
+        }
+}
+
+static void qmodel_build_h(qmodel *qm, const char *path, const curate_quant_config *cfg,
+                           const hess *hs)
 {
     curate_error err;
     curate_error_clear(&err);
@@ -392,10 +453,14 @@ static void qmodel_build(qmodel *qm, const char *path, const curate_quant_config
             const char *n;
             float *w;
             size_t rows, cols;
-        } mats[7] = {{"attn_q", L->wq, qd, d},       {"attn_k", L->wk, kv, d},
-                     {"attn_v", L->wv, kv, d},       {"attn_output", L->wo, d, qd},
-                     {"ffn_gate", L->w_gate, f, d},  {"ffn_up", L->w_up, f, d},
-                     {"ffn_down", L->w_down, d, f}};
+            curate_linear_input in;
+        } mats[7] = {{"attn_q", L->wq, qd, d, CURATE_LIN_ATTN_QKV},
+                     {"attn_k", L->wk, kv, d, CURATE_LIN_ATTN_QKV},
+                     {"attn_v", L->wv, kv, d, CURATE_LIN_ATTN_QKV},
+                     {"attn_output", L->wo, d, qd, CURATE_LIN_ATTN_OUT},
+                     {"ffn_gate", L->w_gate, f, d, CURATE_LIN_FFN_GATE_UP},
+                     {"ffn_up", L->w_up, f, d, CURATE_LIN_FFN_GATE_UP},
+                     {"ffn_down", L->w_down, d, f, CURATE_LIN_FFN_DOWN}};
         for (int k = 0; k < 7; k++) {
             qmat *m = &qm->m[l * 7 + (uint32_t)k];
             snprintf(m->name, sizeof m->name, "blk.%u.%s.weight", l, mats[k].n);
@@ -409,10 +474,16 @@ static void qmodel_build(qmodel *qm, const char *path, const curate_quant_config
             m->mins = malloc(m->rows * ng * sizeof(float));
             assert_true(m->q && m->codes && m->scales && m->mins);
             m->out = (curate_quant_out){m->q, m->scales, m->mins, m->codes, NULL};
-            OK(curate_quant_matrix(cfg, m->w, m->rows, m->cols, NULL, &m->out, NULL, &err));
+            curate_quant_stats qs = {NULL, NULL, hs ? hs->h[l][mats[k].in] : NULL};
+            OK(curate_quant_matrix(cfg, m->w, m->rows, m->cols, &qs, &m->out, NULL, &err));
             memcpy(m->w, m->q, m->rows * m->cols * sizeof(float));
         }
     }
+}
+
+static void qmodel_build(qmodel *qm, const char *path, const curate_quant_config *cfg)
+{
+    qmodel_build_h(qm, path, cfg, NULL);
 }
 
 static curate_export_tensor *qmodel_list(const qmodel *qm)
@@ -603,7 +674,12 @@ static void test_export_testmodel(void **state)
         {4, 0, 0, CURATE_QUANT_MSE, CURATE_GGML_TYPE_Q4_0, "export-q4_0m.gguf"},
         {4, 1, 0, CURATE_QUANT_RTN, CURATE_GGML_TYPE_Q4_1, "export-q4_1.gguf"},
         {4, 1, 0, CURATE_QUANT_MSE, CURATE_GGML_TYPE_Q4_1, "export-q4_1m.gguf"},
+        {4, 0, 0, CURATE_QUANT_GPTQ, CURATE_GGML_TYPE_Q4_0, "export-q4_0g.gguf"},
+        {4, 1, 0, CURATE_QUANT_GPTQ, CURATE_GGML_TYPE_Q4_1, "export-q4_1g.gguf"},
+        {8, 0, 1, CURATE_QUANT_GPTQ, CURATE_GGML_TYPE_Q8_0, "export-q8_0g.gguf"},
     };
+    hess hs;
+    hess_collect(&hs, src_path, 64);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         curate_quant_config cfg;
         curate_quant_config_default(&cfg);
@@ -611,8 +687,9 @@ static void test_export_testmodel(void **state)
         cfg.asym = cases[c].asym;
         cfg.restricted = cases[c].restricted;
         cfg.method = cases[c].method;
+        cfg.act_order = c % 2; /* gptq with and without act-order (static groups) */
         qmodel qm;
-        qmodel_build(&qm, src_path, &cfg);
+        qmodel_build_h(&qm, src_path, &cfg, &hs);
         curate_export_tensor *list = qmodel_list(&qm);
         curate_export_options opt;
         curate_export_options_init(&opt);
@@ -685,6 +762,7 @@ static void test_export_testmodel(void **state)
         free(list);
         qmodel_free(&qm);
     }
+    hess_free(&hs);
 }
 
 /* A file whose rows do not split into blocks: ffn_down has 72 columns. */
