@@ -44,31 +44,37 @@ typedef double vd4 __attribute__((vector_size(32)));
 #define VEC_CLONES
 #endif
 
-static inline vf splat(float c)
+/* The helpers below pass 32-byte vectors by value.  They must be inlined
+ * into each clone: an out-of-line copy is compiled for the default target,
+ * and calling it from the AVX2 clone passes the vectors under a different
+ * ABI (this crashed -O0 builds, where nothing is inlined by default). */
+#define VEC_INLINE static inline __attribute__((always_inline))
+
+VEC_INLINE vf splat(float c)
 {
     vf v = {c, c, c, c, c, c, c, c};
     return v;
 }
 
-static inline vf load(const float *p)
+VEC_INLINE vf load(const float *p)
 {
     vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void store(float *p, vf v)
+VEC_INLINE void store(float *p, vf v)
 {
     memcpy(p, &v, sizeof v);
 }
 
 /* lane-wise m ? a : b, m from a comparison (all ones or all zeros) */
-static inline vf select(vi m, vf a, vf b)
+VEC_INLINE vf select(vi m, vf a, vf b)
 {
     return (vf)(((vi)a & m) | ((vi)b & ~m));
 }
 
-static inline vf vexp(vf x)
+VEC_INLINE vf vexp(vf x)
 {
     const vf hi = splat(88.3762626647949f), lo = splat(-87.3365478515625f);
     x = select(x > hi, hi, x);
@@ -93,7 +99,7 @@ static inline vf vexp(vf x)
 }
 
 /* add the 8 lanes of v to two double accumulators */
-static inline void acc_double(vf v, vd4 *a0, vd4 *a1)
+VEC_INLINE void acc_double(vf v, vd4 *a0, vd4 *a1)
 {
     vf4 l = {v[0], v[1], v[2], v[3]};
     vf4 h = {v[4], v[5], v[6], v[7]};
@@ -101,14 +107,14 @@ static inline void acc_double(vf v, vd4 *a0, vd4 *a1)
     *a1 += __builtin_convertvector(h, vd4);
 }
 
-static inline double hsum(vd4 a0, vd4 a1)
+VEC_INLINE double hsum(vd4 a0, vd4 a1)
 {
     vd4 s = a0 + a1;
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 /* the tail (n < 8 elements) as one vector padded with pad */
-static inline vf load_tail(const float *x, size_t n, float pad)
+VEC_INLINE vf load_tail(const float *x, size_t n, float pad)
 {
     float tmp[LANES];
     for (size_t i = 0; i < LANES; i++)
