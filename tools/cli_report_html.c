@@ -177,17 +177,18 @@ static const char *fcount(char *buf, size_t size, uint64_t v)
     return buf;
 }
 
-/* Short form for chart labels: 950, 9,500, 95.0k, 1.25M, 3.10G. */
+/* Short form for chart labels: 950, 9,500, 41.2k, 40k, 1.25M, 3.10G (round
+ * values, such as axis ticks, without trailing zeros). */
 static const char *fcompact(char *buf, size_t size, double v)
 {
     if (v < 1e4)
         return fcount(buf, size, (uint64_t)(v + 0.5));
-    if (v < 1e6)
-        snprintf(buf, size, "%.*fk", v < 1e5 ? 1 : 0, v / 1e3);
-    else if (v < 1e9)
-        snprintf(buf, size, "%.*fM", v < 1e8 ? 2 : 0, v / 1e6);
-    else
-        snprintf(buf, size, "%.2fG", v / 1e9);
+    const char *unit = v < 1e6 ? "k" : v < 1e9 ? "M" : "G";
+    double scale = v < 1e6 ? 1e3 : v < 1e9 ? 1e6 : 1e9, x = v / scale;
+    int dec = x >= 100 ? 0 : x >= 10 ? 1 : 2;
+    while (dec > 0 && fabs(x * pow(10, dec - 1) - round(x * pow(10, dec - 1))) < 1e-9)
+        dec--;
+    snprintf(buf, size, "%.*f%s", dec, x, unit);
     return buf;
 }
 
@@ -203,6 +204,14 @@ static const char *fseconds(char *buf, size_t size, double s)
     else
         snprintf(buf, size, "%.0f s (%.0f min %.0f s)", s, floor(s / 60), fmod(s, 60));
     return buf;
+}
+
+/* Tokens per second with thousands separators, "-" when unknown. */
+static const char *frate(char *buf, size_t size, double v)
+{
+    if (!isfinite(v) || v < 0 || v >= 1e19)
+        return fnum(buf, size, v, 0, 0, "");
+    return fcount(buf, size, (uint64_t)llround(v));
 }
 
 /* PPL in 5 significant-ish digits: 1.2346, 12.346, 123.46, 12346. */
@@ -276,8 +285,9 @@ static void verdict_pill(html_out *o, const calib_domain_row *d)
 /* ---- axes ----------------------------------------------------------------------- */
 
 typedef struct axis {
-    double lo, hi, step;
-    int n;         /* ticks: lo + i*step for i in 0..n */
+    double lo, hi;   /* the range drawn */
+    double step, t0; /* ticks: t0 + i*step for i in 0..n, within [lo, hi] */
+    int n;
     int decimals;  /* for the tick labels */
 } axis;
 
@@ -299,6 +309,7 @@ static void nice_axis(double lo, double hi, int target, axis *a)
         a->lo -= a->step;
     if (a->hi < hi - a->step * 1e-6)
         a->hi += a->step;
+    a->t0 = a->lo;
     a->n = (int)lround((a->hi - a->lo) / a->step);
     int d = a->step >= 1 ? 0 : (int)ceil(-log10(a->step) - 1e-9);
     a->decimals = d > 9 ? 9 : d;
@@ -310,7 +321,7 @@ static void axis_integer(axis *a)
     if (a->step >= 1)
         return;
     a->step = 1;
-    a->lo = floor(a->lo);
+    a->lo = a->t0 = floor(a->lo);
     a->hi = ceil(a->hi);
     a->n = (int)lround(a->hi - a->lo);
     a->decimals = 0;
@@ -318,8 +329,20 @@ static void axis_integer(axis *a)
 
 static double axis_tick(const axis *a, int i)
 {
-    double v = a->lo + i * a->step;
+    double v = a->t0 + i * a->step;
     return fabs(v) < a->step * 1e-6 ? 0.0 : v; /* no "-0" */
+}
+
+/* Draw from lo instead of the tick below it (lo inside the range); the
+ * ticks below lo go. */
+static void axis_cut_below(axis *a, double lo)
+{
+    if (!(lo > a->lo) || !(lo < a->hi))
+        return;
+    a->lo = lo;
+    double k = ceil(lo / a->step - 1e-9);
+    a->t0 = k * a->step;
+    a->n = (int)lround((a->hi - a->t0) / a->step);
 }
 
 /* Pixel position of v on an axis drawn from p0 (at lo) to p1 (at hi). */
@@ -405,6 +428,11 @@ static void chart_dppl(html_out *o, const calib_report *r)
     }
     axis a;
     nice_axis(mn, mx, 5, &a);
+    /* Below zero, draw only as far as the data needs (plus room for a
+     * label under the lowest bar), not down to the next round tick: a
+     * -0.4% would otherwise open a -5% band of empty space. */
+    if (mn < 0)
+        axis_cut_below(&a, mn - 0.12 * (mx - mn) - 0.1);
     double left = 58, right = CHART_W - 44, top = 18;
     double slot = (right - left) / (double)r->n_domains;
     int rotate;
@@ -433,6 +461,7 @@ static void chart_dppl(html_out *o, const calib_report *r)
     }
     double y0 = axis_map(&a, 0, bottom, top);
     double bw = slot * 0.56 > 64 ? 64 : slot * 0.56;
+    int values = slot >= 46; /* too many domains: the table has the numbers */
     for (size_t i = 0; i < r->n_domains; i++) {
         const calib_domain_row *d = &r->domains[i];
         double cx = left + slot * ((double)i + 0.5);
@@ -447,9 +476,11 @@ static void chart_dppl(html_out *o, const calib_report *r)
             putf(o, "<rect class=\"bar %s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>",
                  vclass_css[verdict_class(d)], cx - bw / 2, yt, bw, hgt);
             double ly = d->dppl_pct >= 0 ? yt - 5 : yt + hgt + 13;
-            putf(o, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text></g>",
-                 cx, ly, v);
-        } else {
+            if (values)
+                putf(o, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                     cx, ly, v);
+            put(o, "</g>");
+        } else if (values) {
             putf(o, "<text class=\"val muted\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">-</text>",
                  cx, y0 - 5);
         }
@@ -494,6 +525,9 @@ static void chart_kl(html_out *o, const calib_report *r)
     svg_open(o, "chart chart-kl", h, "KL divergence per domain: mean (bars) and p99 (ticks)");
     y_grid(o, &a, left, right, bottom, top, "");
     double bw = slot * 0.5 > 56 ? 56 : slot * 0.5;
+    /* value labels while they fit: the mean's left of the whisker, the p99's
+     * right of its cap (that one needs the wider slots) */
+    int values = slot >= 44, p99_values = slot >= 100;
     for (size_t i = 0; i < r->n_domains; i++) {
         const calib_domain_row *d = &r->domains[i];
         double cx = left + slot * ((double)i + 0.5);
@@ -509,18 +543,26 @@ static void chart_kl(html_out *o, const calib_report *r)
             putf(o, "<rect class=\"bar kl\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>",
                  cx - bw / 2, ytop, bw, bottom - ytop);
         }
-        double label_y = ytop - 5;
+        int whisker = 0;
         if (isfinite(d->kl_p99) && d->kl_p99 >= 0) {
             double yp = axis_map(&a, d->kl_p99, bottom, top);
+            whisker = yp < ytop - 1;
+            if (whisker) /* from the mean up to the p99 */
+                putf(o, "<line class=\"whisker\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
+                     cx, cx, ytop, yp);
             putf(o, "<line class=\"p99\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
-                 cx - bw / 2 - 5, cx + bw / 2 + 5, yp, yp);
-            putf(o, "<text class=\"val p99-l\" x=\"%.1f\" y=\"%.1f\">%s</text>",
-                 cx + bw / 2 + 7, yp + 4, p);
-            if (fabs(yp - ytop) < 14 && yp - 5 < label_y)
-                label_y = yp - 6; /* keep the mean's label off the tick */
+                 cx - bw / 4, cx + bw / 4, yp, yp);
+            if (p99_values)
+                putf(o, "<text class=\"val p99-l\" x=\"%.1f\" y=\"%.1f\">%s</text>",
+                     cx + bw / 4 + 4, yp + 4, p);
         }
-        putf(o, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text></g>",
-             cx, label_y, m);
+        if (values && whisker)
+            putf(o, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+                 cx - 4, ytop - 5, m);
+        else if (values)
+            putf(o, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+                 cx, ytop - 5, m);
+        put(o, "</g>");
         x_label(o, d->name, cx, bottom + 17, rotate);
     }
     putf(o, "<line class=\"zero\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
@@ -643,7 +685,8 @@ static const char page_css[] =
     ".card .k{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}\n"
     ".card .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;"
     "overflow-wrap:anywhere}\n"
-    ".card .d{font-size:13px;color:var(--muted)}\n"
+    ".card .d{font-size:13px;color:var(--muted)}.card .v.name{font-size:17px;line-height:1.3;"
+    "padding-top:3px}\n"
     ".cols{display:grid;grid-template-columns:1fr 1fr;gap:12px 36px}\n"
     "dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:3px 18px;margin:0;font-size:14px}\n"
     "dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;overflow-wrap:anywhere;"
@@ -657,8 +700,9 @@ static const char page_css[] =
     "th{font-weight:600;color:var(--muted);font-size:12px;border-bottom:1px solid var(--line);"
     "white-space:nowrap}\n"
     "td.n,th.n{text-align:right;white-space:nowrap}\n"
+    "table.narrow{width:auto;min-width:50%}\n"
     "td .e{color:var(--muted);font-size:12px}\n"
-    "tfoot td{font-weight:600;border-top:1px solid var(--line);border-bottom:0}\n"
+    "tr.total td{font-weight:600;border-top:1px solid var(--line);border-bottom:0}\n"
     ".pill{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600;"
     "white-space:nowrap}\n"
     ".pill.v-ok{background:#dafbe1;color:#116329}.pill.v-warn{background:#fff1c2;color:#6e4a00}"
@@ -686,13 +730,14 @@ static const char page_css[] =
     ".bar.v-ok{fill:var(--ok)}.bar.v-warn{fill:var(--warn)}.bar.v-bad{fill:var(--bad)}"
     ".bar.v-none{fill:#8c959f}\n"
     ".bar.kl,.sw.kl{fill:var(--accent);background:var(--accent)}\n"
-    "svg .p99{stroke:#2d333b;stroke-width:2.5}\n"
+    "svg .p99{stroke:#2d333b;stroke-width:2.5}svg .whisker{stroke:#57606a;stroke-width:1}\n"
     ".bar.rec{fill:var(--accent)}.bar.tok{fill:#7fa6d9}\n"
     "footer{margin-top:44px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);"
     "padding-top:10px}\n"
     "@media (max-width:720px){.cols{grid-template-columns:1fr}}\n"
-    "@media print{body{font-size:10.5pt}main{max-width:none;padding:0}h2{break-after:avoid}"
-    "figure,tr,.card,dl.kv{break-inside:avoid}}\n";
+    "@media print{body{font-size:10.5pt}main{max-width:none;padding:0}h2,h3{break-after:avoid}"
+    "figure,tr,.card,dl.kv{break-inside:avoid}.wrap{overflow:visible}"
+    "table{font-size:8.5pt}th,td{padding:3px 5px}th{font-size:7.5pt}td .e{display:block}}\n";
 
 static void kv(html_out *o, const char *key, const char *value, int mono)
 {
@@ -781,7 +826,7 @@ static void summary_cards(html_out *o, const calib_report *r)
              fcount(t, sizeof t, tokens));
         putf(o, "<div class=\"card\"><div class=\"k\">Evaluation</div><div class=\"v\">%s</div>"
                 "<div class=\"d\">%s tokens/s</div></div>\n",
-             fseconds(t, sizeof t, r->seconds_eval), fnum(u, sizeof u, r->eval_tokens_per_s, 0, 0, ""));
+             fseconds(t, sizeof t, r->seconds_eval), frate(u, sizeof u, r->eval_tokens_per_s));
         put(o, "</div>\n");
         return;
     }
@@ -794,10 +839,13 @@ static void summary_cards(html_out *o, const calib_report *r)
             worst = d;
     }
     vclass mv = verdict_of_change(r->mean_dppl_pct);
-    putf(o, "<div class=\"card\"><div class=\"k\">Mean PPL change</div>"
-            "<div class=\"v\"><span class=\"pill %s\" style=\"font-size:inherit\">%s</span></div>"
-            "<div class=\"d\">over %zu domain%s</div></div>\n",
-         vclass_css[mv], fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"), r->n_domains,
+    put(o, "<div class=\"card\"><div class=\"k\">Mean PPL change</div><div class=\"v\">");
+    if (mv != V_NONE)
+        putf(o, "<span class=\"pill %s\" style=\"font-size:inherit\">%s</span>", vclass_css[mv],
+             fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"));
+    else
+        put(o, fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"));
+    putf(o, "</div><div class=\"d\">over %zu domain%s</div></div>\n", r->n_domains,
          r->n_domains == 1 ? "" : "s");
     putf(o, "<div class=\"card\"><div class=\"k\">Mean KL</div><div class=\"v\">%s</div>"
             "<div class=\"d\">nats per token</div></div>\n",
@@ -805,7 +853,7 @@ static void summary_cards(html_out *o, const calib_report *r)
     putf(o, "<div class=\"card\"><div class=\"k\">Verdicts</div><div class=\"v\">%zu / %zu / %zu</div>"
             "<div class=\"d\">excellent / acceptable / needs work</div></div>\n",
          count[V_OK], count[V_WARN], count[V_BAD]);
-    put(o, "<div class=\"card\"><div class=\"k\">Worst domain</div><div class=\"v\">");
+    put(o, "<div class=\"card\"><div class=\"k\">Worst domain</div><div class=\"v name\">");
     if (worst) {
         esc_n(o, worst->name, 24);
         putf(o, "</div><div class=\"d\">%s</div></div>\n",
@@ -891,7 +939,8 @@ static void domain_table(html_out *o, const calib_report *r)
         put(o, "<p class=\"muted\">No evaluation domain was scored.</p>\n");
         return;
     }
-    put(o, "<div class=\"wrap\"><table>\n<thead><tr><th>Domain</th><th class=\"n\">Tokens</th>"
+    put(o, q ? "<div class=\"wrap\"><table>\n" : "<div class=\"wrap\"><table class=\"narrow\">\n");
+    put(o, "<thead><tr><th>Domain</th><th class=\"n\">Tokens</th>"
            "<th class=\"n\">PPL original</th>");
     if (q)
         put(o, "<th class=\"n\">PPL quantized</th><th class=\"n\">Change</th>"
@@ -915,14 +964,14 @@ static void domain_table(html_out *o, const calib_report *r)
         }
         put(o, "</tr>\n");
     }
-    put(o, "</tbody>\n");
+    /* the mean is the last body row: a tfoot would repeat on every printed page */
     if (q) {
-        put(o, "<tfoot><tr><td>Mean over domains</td><td></td><td></td><td></td>");
+        put(o, "<tr class=\"total\"><td colspan=\"4\">Mean over domains</td>");
         putf(o, "<td class=\"n\">%s</td>", fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"));
-        putf(o, "<td class=\"n\">%s</td><td></td><td></td><td></td></tr></tfoot>\n",
+        putf(o, "<td class=\"n\">%s</td><td></td><td></td><td></td></tr>\n",
              fkl(t, sizeof t, r->mean_kl));
     }
-    put(o, "</table></div>\n");
+    put(o, "</tbody>\n</table></div>\n");
     if (q) {
         put(o, "<h3>Change in perplexity</h3>\n");
         chart_dppl(o, r);
@@ -963,19 +1012,21 @@ static void notes_block(html_out *o, const calib_report *r)
 static void timing_block(html_out *o, const calib_report *r)
 {
     char t[64];
-    double total = 0;
+    static const char *const names[3] = {"Calibration pass", "Quantization", "Evaluation"};
     const double parts[3] = {r->seconds_calibrate, r->seconds_quantize, r->seconds_eval};
-    for (int i = 0; i < 3; i++)
-        if (isfinite(parts[i]) && parts[i] > 0)
-            total += parts[i];
+    double total = 0;
     put(o, "<h2>Timing</h2>\n<dl class=\"kv\">");
-    if (r->method) {
-        putf(o, "<dt>Calibration pass</dt><dd>%s</dd>", fseconds(t, sizeof t, r->seconds_calibrate));
-        putf(o, "<dt>Quantization</dt><dd>%s</dd>", fseconds(t, sizeof t, r->seconds_quantize));
+    for (int i = 0; i < 3; i++) {
+        int known = isfinite(parts[i]) && parts[i] >= 0;
+        /* an evaluation-only run shows a stage only if it ran */
+        if (!r->method && i < 2 && !(known && parts[i] > 0))
+            continue;
+        putf(o, "<dt>%s</dt><dd>%s</dd>", names[i], fseconds(t, sizeof t, parts[i]));
+        if (known)
+            total += parts[i];
     }
-    putf(o, "<dt>Evaluation</dt><dd>%s</dd>", fseconds(t, sizeof t, r->seconds_eval));
     putf(o, "<dt>Evaluation speed</dt><dd>%s tokens/s</dd>",
-         fnum(t, sizeof t, r->eval_tokens_per_s, 0, 0, ""));
+         frate(t, sizeof t, r->eval_tokens_per_s));
     putf(o, "<dt>Total</dt><dd>%s</dd>", fseconds(t, sizeof t, total));
     put(o, "</dl>\n");
 }
