@@ -47,6 +47,8 @@ struct curate_model_ctx {
     curate_pool *pool;
     curate_linear_observer obs;
     void *obs_user;
+    curate_linear_hook hook;
+    void *hook_user;
     /* activations, [max_tokens][...] */
     float *x;      /* residual stream [T][d] */
     float *xn;     /* normed input of a block [T][d] */
@@ -344,9 +346,21 @@ void curate_model_ctx_set_observer(curate_model_ctx *c, curate_linear_observer f
     c->obs_user = user;
 }
 
-static void observe(curate_model_ctx *c, uint32_t layer, curate_linear_input which,
-                    const float *x, size_t rows, size_t cols)
+void curate_model_ctx_set_input_hook(curate_model_ctx *c, curate_linear_hook fn, void *user)
 {
+    c->hook = fn;
+    c->hook_user = user;
+}
+
+curate_pool *curate_model_ctx_pool(curate_model_ctx *c) { return c->pool; }
+
+/* The input of a linear layer is ready: the hook may change it, then the
+ * observer sees what the layer will read. */
+static void observe(curate_model_ctx *c, uint32_t layer, curate_linear_input which, float *x,
+                    size_t rows, size_t cols)
+{
+    if (c->hook)
+        c->hook(c->hook_user, layer, which, x, rows, cols);
     if (c->obs)
         c->obs(c->obs_user, layer, which, x, rows, cols);
 }

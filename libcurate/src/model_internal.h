@@ -69,4 +69,9 @@ unsigned curate_pool_threads(const curate_pool *pool);
  */
 void curate_pool_run(curate_pool *pool, curate_pool_fn fn, void *arg, size_t n_tasks);
 
+/* The pool of a model context (model_fast.c), for library code that splits
+ * per-row work of a forward pass's results over the same threads, e.g. the
+ * KL divergence of two models' logits (calibrate_compare.c). */
+curate_pool *curate_model_ctx_pool(curate_model_ctx *c);
+
 #endif

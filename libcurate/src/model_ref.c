@@ -45,6 +45,14 @@ static float silu(float x)
 curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tokens, size_t n,
                                        size_t first, float *logits, curate_error *err)
 {
+    return curate_model_forward_ref_hooked(m, tokens, n, first, logits, NULL, NULL, err);
+}
+
+curate_status curate_model_forward_ref_hooked(const curate_model *m, const int32_t *tokens,
+                                              size_t n, size_t first, float *logits,
+                                              curate_linear_hook hook, void *user,
+                                              curate_error *err)
+{
     if (!m || !tokens || !logits || n == 0 || first >= n)
         return curate_error_set(err, CURATE_ERR_INVALID,
                                 "forward needs at least one token and first < n");
@@ -86,6 +94,8 @@ curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tok
         for (size_t t = 0; t < n; t++) {
             float *xt = x + t * d.d;
             rmsnorm(xt, L->attn_norm, d.d, p->norm_eps, xn);
+            if (hook)
+                hook(user, l, CURATE_LIN_ATTN_QKV, xn, 1, d.d);
             linear(L->wq, L->bq, xn, d.d, d.q, q);
             linear(L->wk, L->bk, xn, d.d, d.kv, K + t * d.kv);
             linear(L->wv, L->bv, xn, d.d, d.kv, Vv + t * d.kv);
@@ -123,15 +133,21 @@ curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tok
                     att[h * d.hd + i] = (float)(acc / sum);
                 }
             }
+            if (hook)
+                hook(user, l, CURATE_LIN_ATTN_OUT, att, 1, d.q);
             linear(L->wo, NULL, att, d.q, d.d, tmp);
             for (size_t i = 0; i < d.d; i++)
                 xt[i] += tmp[i];
 
             rmsnorm(xt, L->ffn_norm, d.d, p->norm_eps, xn);
+            if (hook)
+                hook(user, l, CURATE_LIN_FFN_GATE_UP, xn, 1, d.d);
             linear(L->w_gate, NULL, xn, d.d, d.f, g);
             linear(L->w_up, NULL, xn, d.d, d.f, u);
             for (size_t i = 0; i < d.f; i++)
                 g[i] = silu(g[i]) * u[i];
+            if (hook)
+                hook(user, l, CURATE_LIN_FFN_DOWN, g, 1, d.f);
             linear(L->w_down, NULL, g, d.f, d.d, tmp);
             for (size_t i = 0; i < d.d; i++)
                 xt[i] += tmp[i];
@@ -139,6 +155,8 @@ curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tok
     }
     for (size_t t = first; t < n; t++) {
         rmsnorm(x + t * d.d, w->output_norm, d.d, p->norm_eps, xn);
+        if (hook)
+            hook(user, p->n_layer, CURATE_LIN_OUTPUT, xn, 1, d.d);
         linear(w->output, NULL, xn, d.d, d.V, logits + (t - first) * d.V);
     }
     st = CURATE_OK;

@@ -175,6 +175,7 @@ curate_status curate_model_check_tokenizer(const curate_model *m, const curate_t
 curate_status curate_model_forward_ref(const curate_model *m, const int32_t *tokens, size_t n,
                                        size_t first, float *logits, curate_error *err);
 
+
 /* ------------------------------------------------------------------------ */
 /* The fast forward pass                                                    */
 /* ------------------------------------------------------------------------ */
@@ -201,6 +202,30 @@ typedef enum curate_linear_input {
  */
 typedef void (*curate_linear_observer)(void *user, uint32_t layer, curate_linear_input which,
                                        const float *x, size_t n_rows, size_t n_cols);
+
+/*
+ * A hook that may change the input rows x[n_rows][n_cols] in place before
+ * the linear layers read them (simulated activation quantization, W8A8).
+ * Same inputs, order and thread as the observer; the hook runs first, so an
+ * observer sees what the layers actually multiply.  For CURATE_LIN_ATTN_QKV
+ * and CURATE_LIN_FFN_GATE_UP one call covers every weight reading that
+ * input (Q, K and V; gate and up).  x is only valid during the call.
+ */
+typedef void (*curate_linear_hook)(void *user, uint32_t layer, curate_linear_input which,
+                                   float *x, size_t n_rows, size_t n_cols);
+
+/*
+ * The reference pass with an input hook: the hook is called on every
+ * linear-layer input right before the layer reads it, one token at a time
+ * (n_rows == 1, in position order), and for the output matrix only on
+ * positions first..n-1.  A hook that treats each row on its own (a static
+ * scale, or one scale per row) therefore gives the fast pass's result up
+ * to float rounding.  hook == NULL is curate_model_forward_ref().
+ */
+curate_status curate_model_forward_ref_hooked(const curate_model *m, const int32_t *tokens,
+                                              size_t n, size_t first, float *logits,
+                                              curate_linear_hook hook, void *user,
+                                              curate_error *err);
 
 typedef struct curate_model_ctx curate_model_ctx;
 
@@ -230,6 +255,10 @@ size_t curate_model_ctx_max_tokens(const curate_model_ctx *c);
 
 /* Install (or with fn == NULL remove) an observer of linear-layer inputs. */
 void curate_model_ctx_set_observer(curate_model_ctx *c, curate_linear_observer fn, void *user);
+
+/* Install (or with fn == NULL remove) a mutating hook on linear-layer
+ * inputs (see curate_linear_hook).  Independent of the observer. */
+void curate_model_ctx_set_input_hook(curate_model_ctx *c, curate_linear_hook fn, void *user);
 
 /*
  * The fast forward pass: same contract as curate_model_forward_ref (tokens

@@ -1,0 +1,156 @@
+/*
+ * calibrate_sha256.c - SHA-256 (FIPS 180-4) for the calibration set's
+ * fingerprint.  A plain implementation: the hashed inputs are calibration
+ * files of a few megabytes, so speed does not matter; matching sha256sum
+ * does (tests/unit/test_calibrate.c checks both the standard's vectors and
+ * the sha256sum program).
+ */
+#include "curate/calibrate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+static uint32_t rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+
+static void block(uint32_t h[8], const uint8_t *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+        uint32_t ch = (e & f) ^ (~e & g);
+        uint32_t t1 = k + S1 + ch + K[i] + w[i];
+        uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+        uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+        uint32_t t2 = S0 + maj;
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+}
+
+void curate_sha256_init(curate_sha256 *s)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, iv, sizeof iv);
+    s->n_bytes = 0;
+    s->n_buf = 0;
+}
+
+void curate_sha256_update(curate_sha256 *s, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    s->n_bytes += len;
+    if (s->n_buf) {
+        size_t take = 64 - s->n_buf < len ? 64 - s->n_buf : len;
+        memcpy(s->buf + s->n_buf, p, take);
+        s->n_buf += take;
+        p += take;
+        len -= take;
+        if (s->n_buf < 64)
+            return;
+        block(s->h, s->buf);
+        s->n_buf = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        block(s->h, p);
+    if (len) {
+        memcpy(s->buf, p, len);
+        s->n_buf = len;
+    }
+}
+
+void curate_sha256_final(curate_sha256 *s, uint8_t digest[32])
+{
+    /* padding: 0x80, zeros to 56 mod 64, the bit length big-endian */
+    uint64_t bits = s->n_bytes * 8;
+    uint8_t pad[72];
+    size_t n_pad = (s->n_buf < 56 ? 56 : 120) - s->n_buf;
+    memset(pad, 0, sizeof pad);
+    pad[0] = 0x80;
+    for (int i = 0; i < 8; i++)
+        pad[n_pad + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
+    uint64_t keep = s->n_bytes;
+    curate_sha256_update(s, pad, n_pad + 8);
+    s->n_bytes = keep;
+    for (int i = 0; i < 8; i++) {
+        digest[4 * i] = (uint8_t)(s->h[i] >> 24);
+        digest[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        digest[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+        digest[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+
+char *curate_sha256_hex(const uint8_t digest[32], char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[64] = 0;
+    return out;
+}
+
+curate_status curate_sha256_file(const char *path, char hex[65], curate_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        curate_error_set(err, CURATE_ERR_IO, "cannot open: %s", strerror(errno));
+        curate_error_at(err, path, 0);
+        return CURATE_ERR_IO;
+    }
+    curate_sha256 s;
+    curate_sha256_init(&s);
+    unsigned char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        curate_sha256_update(&s, buf, got);
+    int bad = ferror(f);
+    int saved = errno;
+    fclose(f);
+    if (bad) {
+        curate_error_set(err, CURATE_ERR_IO, "read error: %s", strerror(saved));
+        curate_error_at(err, path, 0);
+        return CURATE_ERR_IO;
+    }
+    uint8_t d[32];
+    curate_sha256_final(&s, d);
+    curate_sha256_hex(d, hex);
+    return CURATE_OK;
+}
