@@ -949,7 +949,14 @@ static void domain_table(html_out *o, const calib_report *r)
     put(o, "</tr></thead>\n<tbody>\n");
     for (size_t i = 0; i < r->n_domains; i++) {
         const calib_domain_row *d = &r->domains[i];
-        put(o, "<tr><td>");
+        /* the file a domain came from, as a tooltip on its name */
+        if (d->source) {
+            put(o, "<tr><td title=\"");
+            esc(o, d->source);
+            put(o, "\">");
+        } else {
+            put(o, "<tr><td>");
+        }
         esc(o, d->name);
         putf(o, "</td><td class=\"n\">%s</td>", fcount(t, sizeof t, d->tokens_scored));
         ppl_cell(o, d->ppl_orig, d->ppl_orig_err);

@@ -18,8 +18,9 @@
  *   KL bars only for domains with a KL; composition cut at 40 rows;
  * - zero domains and an evaluation-only report (no quantization);
  * - writing: a second write replaces the first, a readable mode, an error
- *   naming the file for a missing directory and for a target that is a
- *   directory (no temporary file left), a FIFO written in place.
+ *   naming the file for a missing directory, a target that is a directory
+ *   and a write cut short by the file size limit (old page kept, no
+ *   temporary file left), a FIFO written in place.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +57,7 @@ static void fill_domain(calib_domain_row *d, const char *name, double po, double
 {
     memset(d, 0, sizeof *d);
     d->name = name;
-    d->source = "eval/x.jsonl";
+    d->source = "eval/x&y.jsonl";
     d->tokens_scored = 12345;
     d->chunks = 3;
     d->ppl_orig = po;
@@ -330,7 +333,8 @@ static void test_table_numbers(void **state)
     for (size_t i = 0; i < r.n_domains; i++) {
         const calib_domain_row *d = &domains[i];
         char start[200], buf[64];
-        snprintf(start, sizeof start, "<tr><td>%s</td>", i == 2 ? NASTY_ESC : d->name);
+        snprintf(start, sizeof start, "<tr><td title=\"eval/x&amp;y.jsonl\">%s</td>",
+                 i == 2 ? NASTY_ESC : d->name);
         char *row = slice(page, start, "</tr>");
         /* PPL in [10, 100) with 3 decimals, its error (< 10) with 4 */
         snprintf(buf, sizeof buf, ">%.3f <span", d->ppl_orig);
@@ -586,6 +590,7 @@ static void test_all_nan(void **state)
     static calib_domain_row d[2];
     fill_domain(&d[0], "a", 10, NAN, NAN, NAN, NAN, NULL);
     fill_domain(&d[1], "b", 11, NAN, NAN, NAN, NAN, NULL);
+    d[0].source = NULL;
     r.domains = d;
     r.n_domains = 2;
     r.mean_dppl_pct = NAN;
@@ -597,7 +602,7 @@ static void test_all_nan(void **state)
     assert_non_null(strstr(page, "No domain has a PPL change to chart"));
     assert_null(strstr(page, "nan"));
     assert_null(strstr(page, "NaN"));
-    char *row = slice(page, "<tr><td>a</td>", "</tr>");
+    char *row = slice(page, "<tr><td>a</td>", "</tr>"); /* no source, no tooltip */
     assert_int_equal(count(row, ">-<"), 6); /* PPL quant, change, KL x2, top-1, verdict */
     free(row);
     free(page);
@@ -639,7 +644,7 @@ static void test_evaluation_only(void **state)
     assert_null(strstr(page, "Calibration pass</dt>"));
     assert_non_null(strstr(page, "<dt>Total</dt><dd>3.00 s</dd>"));
     assert_int_equal(count(page, "<svg"), 0);
-    char *row = slice(page, "<tr><td>wiki</td>", "</tr>");
+    char *row = slice(page, "<tr><td title=\"eval/x&amp;y.jsonl\">wiki</td>", "</tr>");
     assert_non_null(strstr(row, ">12.250 <span"));
     assert_int_equal(count(row, "<td"), 3);
     free(row);
@@ -680,7 +685,8 @@ static void test_write_errors_and_replace(void **state)
     curate_error_format(&err, buf, sizeof buf);
     assert_non_null(strstr(buf, path));
 
-    /* the target is a directory: rename fails, the temporary file goes */
+    /* the target is a directory: not a regular file, so opened directly,
+     * which fails */
     snprintf(path, sizeof path, "%s/isdir.html", dir);
     mkdir(path, 0777);
     curate_error_clear(&err);
@@ -688,6 +694,31 @@ static void test_write_errors_and_replace(void **state)
     curate_error_format(&err, buf, sizeof buf);
     assert_non_null(strstr(buf, path));
     assert_int_equal(tmp_leftovers(dir), 0);
+
+    /* a write that fails half way (file size limit): an error, the old
+     * page stays, the temporary file goes */
+    snprintf(path, sizeof path, "%s/big.html", dir);
+    assert_int_equal(mh_write_file(path, "old", 3), 0);
+    struct rlimit old_lim, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    lim = old_lim;
+    lim.rlim_cur = 4096;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    curate_error_clear(&err);
+    curate_status wst = calib_report_write_html(&r, path, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(wst, CURATE_ERR_IO);
+    curate_error_format(&err, buf, sizeof buf);
+    assert_non_null(strstr(buf, path));
+    assert_non_null(strstr(buf, "write failed"));
+    assert_int_equal(tmp_leftovers(dir), 0);
+    size_t old_len;
+    char *old_page = mh_read_file(path, &old_len);
+    assert_non_null(old_page);
+    assert_string_equal(old_page, "old");
+    free(old_page);
 
     /* a second write replaces the first, readable by others */
     snprintf(path, sizeof path, "%s/twice.html", dir);
