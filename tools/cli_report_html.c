@@ -214,7 +214,9 @@ static const char *frate(char *buf, size_t size, double v)
     return fcount(buf, size, (uint64_t)llround(v));
 }
 
-/* PPL in 5 significant-ish digits: 1.2346, 12.346, 123.46, 12346. */
+/* PPL in 5 significant-ish digits: 1.2346, 12.346, 123.46, 12346.  A fixed
+ * number of decimals would print 0.3% changes on a PPL of 4 as two equal
+ * numbers, or carry noise digits on a PPL of 3000. */
 static const char *fppl(char *buf, size_t size, double x)
 {
     double a = fabs(x);
@@ -226,7 +228,8 @@ static const char *fppl(char *buf, size_t size, double x)
     return buf;
 }
 
-/* KL in nats: small numbers keep three significant digits. */
+/* KL in nats: small numbers keep three significant digits.  A good 8-bit
+ * model has a mean KL around 1e-4, which %.4f would print as 0.0001. */
 static const char *fkl(char *buf, size_t size, double x)
 {
     if (isfinite(x) && x != 0 && fabs(x) < 1e-4)
@@ -356,7 +359,9 @@ static double axis_map(const axis *a, double v, double p0, double p1)
 enum { CHART_W = 760, LABEL_CP = 18 };
 
 /* Domain labels under a vertical bar chart; rotated when they would not fit
- * their slot.  Returns the room they need below the axis. */
+ * their slot.  Returns the room they need below the axis.  Widths are
+ * estimated (about 6.8 units per character at 12 px in the usual sans
+ * fonts): the page has no script to measure text, so the estimate errs wide. */
 static double x_labels_room(const calib_report *r, double slot, int *rotate)
 {
     size_t longest = 1;
@@ -665,6 +670,16 @@ static void chart_composition(html_out *o, const calib_report *r)
 
 /* ---- page sections ------------------------------------------------------------------ */
 
+/*
+ * The style sheet.  Quiet on purpose: system fonts (nothing to fetch), grey
+ * grid lines, colour only where it carries meaning (verdicts, the bands).
+ * The verdict colours are a green/amber/red triple whose pill variants keep
+ * text contrast above 4.5:1 on their tints; the verdict is also written as a
+ * word everywhere, so the page still reads in greyscale or when printed
+ * without colour.  print-color-adjust keeps the bands and bars when printing;
+ * in print the table drops its scroll box and tightens so nine columns fit a
+ * portrait page.
+ */
 static const char page_css[] =
     ":root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--grid:#e4e7eb;--panel:#f6f8fa;"
     "--ok:#2f8a4c;--warn:#c9920e;--bad:#cf3a3a;--ok-t:#e7f5ec;--warn-t:#fdf5dc;--bad-t:#fcebeb;"
@@ -812,6 +827,10 @@ static void title_block(html_out *o, const calib_report *r)
     put(o, "</header>\n");
 }
 
+/* The cards under the title answer "is this quantization good?" before any
+ * table: the mean change (coloured by the same bands), the mean KL, how many
+ * domains got each verdict, and the worst domain, since one bad domain is
+ * the failure a narrow calibration set causes. */
 static void summary_cards(html_out *o, const calib_report *r)
 {
     char t[64], u[64];
