@@ -740,6 +740,16 @@ static int close_output(cli_run *run, FILE *f, char *tmp, const char *path)
     return bad;
 }
 
+FILE *cli_output_open(const char *path, char **tmp)
+{
+    return open_temp(path, tmp);
+}
+
+int cli_output_close(FILE *f, char *tmp, const char *path)
+{
+    return close_output(NULL, f, tmp, path) ? CLI_EXIT_IO : 0;
+}
+
 static void write_stats(cli_run *run, double seconds, int *bad)
 {
     curate_buf b;

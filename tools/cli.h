@@ -219,6 +219,18 @@ int cli_run_finish(cli_run *run);
 /* Abort: remove temporaries and exit with status (after a message). */
 void cli_run_abort(cli_run *run, int status) __attribute__((noreturn));
 
+/*
+ * Open path for writing the way -o does: a temporary file beside it that
+ * cli_output_close() renames into place, or the path itself when it exists
+ * and is not a regular file (/dev/null, /dev/stdout, a FIFO), which must
+ * never be replaced.  *tmp receives the temporary name (NULL when none).
+ * Exits 3 with a message when the file cannot be created.
+ */
+FILE *cli_output_open(const char *path, char **tmp);
+/* Flush, close and rename; on failure print "tool: PATH: ..." and remove
+ * the temporary file.  Returns 0 or CLI_EXIT_IO.  Frees tmp. */
+int cli_output_close(FILE *f, char *tmp, const char *path);
+
 /* Seconds since an arbitrary start (monotonic). */
 double cli_now(void);
 /* Peak resident set size of this process in bytes (0 if unknown). */
