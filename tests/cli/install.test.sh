@@ -34,7 +34,11 @@ int main(void)
 C
 flags=$(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs curate) || { echo "FAIL: pkg-config curate"; exit 1; }
 libdir=$(PKG_CONFIG_PATH="$pc" pkg-config --variable=libdir curate)
-cc "$prefix/use.c" -o "$prefix/use" $flags -Wl,-rpath,"$libdir" || { echo "FAIL: cannot build against the installed library"; exit 1; }
+# A sanitizer build's library needs the sanitizer runtime in the program too.
+san=""
+nm -D "$libdir/libcurate.so" 2>/dev/null | grep -q __asan_init && san="-fsanitize=address"
+nm -D "$libdir/libcurate.so" 2>/dev/null | grep -q __ubsan_handle && san="$san -fsanitize=undefined"
+cc "$prefix/use.c" -o "$prefix/use" $san $flags -Wl,-rpath,"$libdir" || { echo "FAIL: cannot build against the installed library"; exit 1; }
 "$prefix/use" | grep -q '^0\.' || { echo "FAIL: the program built against libcurate did not run"; fail=1; }
 "$prefix/bin/curate" --version | grep -q libcurate || { echo "FAIL: installed curate --version"; fail=1; }
 [ $fail = 0 ] && echo "PASS: install tree complete; pkg-config build links and runs"
