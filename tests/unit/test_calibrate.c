@@ -589,6 +589,13 @@ static void test_collect(void **state)
             size_t cols = curate_observer_cols(a);
             assert_memory_equal(curate_observer_sumsq(a), curate_observer_sumsq(b),
                                 cols * sizeof(double));
+            /* staged adds on the pool (2 threads) give the direct adds' Hessian */
+            float *ha = malloc(cols * cols * sizeof *ha), *hb = malloc(cols * cols * sizeof *hb);
+            OK(curate_observer_hessian(a, ha, &err));
+            OK(curate_observer_hessian(b, hb, &err));
+            assert_memory_equal(ha, hb, cols * cols * sizeof *ha);
+            free(ha);
+            free(hb);
         }
     /* the importance matrix of the observers: one entry per blk.* weight */
     curate_imatrix *im = curate_imatrix_new(&err);

@@ -214,7 +214,8 @@ static void test_domains(void **state)
     assert_non_null(strstr(rep, "\"format\":\"text\""));
     assert_non_null(strstr(rep, "\"records\":12"));
     assert_non_null(strstr(rep, "\"n_vocab\":400"));
-    assert_null(strstr(rep, "notes"));
+    assert_null(strstr(rep, "\"name\":\"notes\""));
+    assert_null(strstr(rep, "notes.md"));
     free(rep);
 
     /* one thread: the same table, byte for byte; --eval names its domain */
