@@ -1085,6 +1085,7 @@ typedef struct run_state {
     const char *imatrix_format;
     uint64_t imatrix_entries;
     const notes *notes;
+    const char *text_field, *template_name; /* --field, --template */
     double mean_dppl, mean_kl;
     size_t n_ok;
     double sec_total, sec_calib, sec_quant, sec_eval, sec_export;
@@ -1107,7 +1108,7 @@ static void report_calib(curate_buf *b, const run_state *rs)
                           c->files[i].sha256, (unsigned long long)c->files[i].bytes,
                           (unsigned long long)c->files[i].records);
     }
-    curate_buf_printf(b, "],\"sha256\":\"%s\",\"field\":", c->sha256);
+    curate_buf_printf(b, "],\"sha256\":\"%s\",\"domain_field\":", c->sha256);
     json_str(b, rs->s->domain_field ? rs->s->domain_field : "domain");
     const curate_calib_pack_stats *st = &c->st;
     curate_buf_printf(b,
@@ -1268,6 +1269,10 @@ static int write_report(const run_state *rs)
                           "\"threads\":%u",
                       s->spm_tokenize ? "spm" : "llamacpp", s->full ? "full" : "llamacpp", rs->ctx,
                       s->max_chunks, rs->threads);
+    curate_buf_append_str(&b, ",\"text_field\":");
+    json_str(&b, rs->text_field);
+    curate_buf_append_str(&b, ",\"template\":");
+    json_str(&b, rs->template_name ? rs->template_name : "plain");
     report_calib(&b, rs);
     report_quant(&b, rs);
     const int cmp = rs->qres || rs->act;
@@ -1617,6 +1622,8 @@ int main(int argc, char **argv)
     rs.s = &s;
     rs.notes = &ns;
     rs.mean_dppl = rs.mean_kl = NAN;
+    rs.text_field = run.field;
+    rs.template_name = curate_chat_template_name((curate_chat_template)run.chat_template);
     curate_buf text;
     curate_buf_init(&text);
     curate_tokens stream;
