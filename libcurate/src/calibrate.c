@@ -515,9 +515,10 @@ const char *curate_calib_verdict(double dppl_pct)
 {
     if (isnan(dppl_pct))
         return "-";
-    if (dppl_pct < 1.0)
+    double a = fabs(dppl_pct);
+    if (a < 1.0)
         return "excellent";
-    if (dppl_pct <= 3.0)
+    if (a <= 3.0)
         return "acceptable";
     return "needs work";
 }

@@ -942,7 +942,9 @@ static void test_compare(void **state)
     curate_seqs_release(&big);
 
     assert_string_equal(curate_calib_verdict(0.99), "excellent");
-    assert_string_equal(curate_calib_verdict(-4.0), "excellent");
+    assert_string_equal(curate_calib_verdict(-0.5), "excellent");
+    assert_string_equal(curate_calib_verdict(-2.0), "acceptable");
+    assert_string_equal(curate_calib_verdict(-4.0), "needs work");
     assert_string_equal(curate_calib_verdict(1.0), "acceptable");
     assert_string_equal(curate_calib_verdict(3.0), "acceptable");
     assert_string_equal(curate_calib_verdict(3.01), "needs work");
