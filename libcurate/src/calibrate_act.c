@@ -11,6 +11,7 @@
  * report lists inputs, not weights, to make this visible.
  */
 #include "curate/calibrate.h"
+#include "model_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,7 +27,16 @@ struct curate_calib_act {
     curate_act_config cfg;
     uint32_t n_layer;
     act_slot *slots; /* [n_layer * N_IN + 1], the output's last */
+    /* the pool of the context it is attached to: rows are rounded in
+     * parallel (each row by one task, so the result does not depend on
+     * the threads); NULL = on the calling thread */
+    curate_pool *pool;
+    uint64_t *task_clipped; /* [cap_tasks] */
+    size_t cap_tasks;
 };
+
+/* rows per rounding task */
+#define ACT_ROWS 16
 
 static act_slot *slot(const curate_calib_act *a, uint32_t layer, curate_linear_input w)
 {
@@ -102,7 +112,42 @@ void curate_calib_act_free(curate_calib_act *a)
     if (!a)
         return;
     free(a->slots);
+    free(a->task_clipped);
     free(a);
+}
+
+typedef struct act_job {
+    const curate_calib_act *a;
+    const act_slot *s;
+    float *x;
+    size_t n_rows, n_cols;
+    uint64_t *clipped; /* [tasks] */
+} act_job;
+
+/* Round rows [r0, r1) of the job; returns the values beyond the static
+ * threshold (the ones the static range clips). */
+static uint64_t round_rows(const act_job *j, size_t r0, size_t r1)
+{
+    float *x = j->x + r0 * j->n_cols;
+    const size_t rows = r1 - r0, n = rows * j->n_cols;
+    if (j->a->cfg.scope == CURATE_ACT_TOKEN) {
+        curate_act_fake_quant_token(x, rows, j->n_cols, j->a->cfg.bits);
+        return 0;
+    }
+    const float t = (float)j->s->info.threshold;
+    uint64_t clipped = 0;
+    for (size_t i = 0; i < n; i++)
+        clipped += fabsf(x[i]) > t;
+    curate_act_fake_quant(x, rows, j->n_cols, j->a->cfg.bits, j->s->info.scale);
+    return clipped;
+}
+
+static void act_task(void *arg, size_t task, unsigned thread)
+{
+    (void)thread;
+    const act_job *j = arg;
+    size_t r0 = task * ACT_ROWS, r1 = r0 + ACT_ROWS < j->n_rows ? r0 + ACT_ROWS : j->n_rows;
+    j->clipped[task] = round_rows(j, r0, r1);
 }
 
 void curate_calib_act_hook(void *user, uint32_t layer, curate_linear_input which, float *x,
@@ -112,23 +157,33 @@ void curate_calib_act_hook(void *user, uint32_t layer, curate_linear_input which
     act_slot *s = slot(a, layer, which);
     if (!s || !s->info.enabled)
         return;
-    const size_t n = n_rows * n_cols;
-    s->info.values += n;
-    if (a->cfg.scope == CURATE_ACT_TOKEN) {
-        curate_act_fake_quant_token(x, n_rows, n_cols, a->cfg.bits);
-        return;
+    s->info.values += n_rows * n_cols;
+    act_job j = {a, s, x, n_rows, n_cols, NULL};
+    size_t n_tasks = (n_rows + ACT_ROWS - 1) / ACT_ROWS;
+    if (a->pool && n_tasks > 1) {
+        if (n_tasks > a->cap_tasks) {
+            uint64_t *t = realloc(a->task_clipped, n_tasks * sizeof *t);
+            if (t) {
+                a->task_clipped = t;
+                a->cap_tasks = n_tasks;
+            }
+        }
+        if (n_tasks <= a->cap_tasks) {
+            j.clipped = a->task_clipped;
+            curate_pool_run(a->pool, act_task, &j, n_tasks);
+            for (size_t i = 0; i < n_tasks; i++)
+                s->info.clipped += j.clipped[i];
+            return;
+        }
     }
-    /* values beyond the threshold are the ones the static range clips */
-    const float t = (float)s->info.threshold;
-    uint64_t clipped = 0;
-    for (size_t i = 0; i < n; i++)
-        clipped += fabsf(x[i]) > t;
-    s->info.clipped += clipped;
-    curate_act_fake_quant(x, n_rows, n_cols, a->cfg.bits, s->info.scale);
+    /* one thread (the reference pass, or no memory for the counters) */
+    s->info.clipped += round_rows(&j, 0, n_rows);
 }
 
 void curate_calib_act_attach(curate_calib_act *a, curate_model_ctx *c)
 {
+    if (a)
+        a->pool = curate_model_ctx_pool(c);
     curate_model_ctx_set_input_hook(c, a ? curate_calib_act_hook : NULL, a);
 }
 

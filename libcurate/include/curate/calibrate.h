@@ -416,11 +416,15 @@ void curate_calib_act_free(curate_calib_act *a); /* accepts NULL */
 /*
  * Install a as c's input hook (or, with a == NULL, remove the hook).  a
  * must outlive its use by c.  Counters of rounded and clipped values are
- * kept per input while the hook runs.
+ * kept per input while the hook runs.  The rows are rounded in parallel
+ * on c's thread pool (each row by one task: the result does not depend on
+ * the thread count), so a serves one context at a time: the last one it
+ * was attached to.
  */
 void curate_calib_act_attach(curate_calib_act *a, curate_model_ctx *c);
 
-/* The hook itself, for curate_model_forward_ref_hooked() (user = a). */
+/* The hook itself, for curate_model_forward_ref_hooked() (user = a); a
+ * call of one row runs on the calling thread. */
 void curate_calib_act_hook(void *user, uint32_t layer, curate_linear_input which, float *x,
                            size_t n_rows, size_t n_cols);
 
