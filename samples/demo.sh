@@ -11,8 +11,8 @@ bin=$(cd "$build/bin" && pwd)
 
 make -s -C "$here" CURATE_BIN="$bin" calib-clean
 echo "== make -C samples: raw/*.jsonl -> clean -> dedupe (exact, near) -> lang-filter"
-echo "   -> length-bucket -> stratified-sample -> calib.jsonl -> audit"
-make -C "$here" CURATE_BIN="$bin" --no-print-directory calib | sed 's|'"$bin"'/||g; s/^/   /'
+echo "   -> length-bucket -> stratified-sample -> calib.jsonl -> audit -> calibrate"
+make -C "$here" CURATE_BIN="$bin" --no-print-directory calib calibrate | sed 's|'"$bin"'/||g; s/^/   /'
 echo
 echo "== records per stage (read = written + rejected), and why records were dropped"
 for stage in clean exact dedup lang bucket sample; do
@@ -25,4 +25,10 @@ jq -c '{id, dup_of, similarity}' "$here/work/pool.dedup.rejects.jsonl" | head -2
 echo
 cat "$here/calib.audit.txt"
 echo
+echo "== curate calibrate: stories260K quantized with GPTQ 4-bit (groups of 32) using the set,"
+echo "   evaluated on the held-out texts in samples/eval (same tokens for both models)"
+cat "$here/calib.report.txt"
+jq -r '.tensor_notes[]? | "   note: \(.tensor): \(.note)"' "$here/calib.report.json" | head -2
+echo
 echo "The set is samples/calib.jsonl; every stage's output, rejects and stats are in samples/work/."
+echo "The report: samples/calib.report.json, and as a page with charts: samples/calib.report.html"

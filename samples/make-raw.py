@@ -187,8 +187,46 @@ def dirty(domain, recs):
     return lines
 
 
+def eval_sets(shared):
+    """Held-out evaluation texts per domain, disjoint from raw/ (other
+    documents of the same sources; other languages for multilingual)."""
+    out = {}
+    raw = open(f"{shared}/data/calibration/exllamav2/tiny.utf8", encoding="utf-8").read()
+    parts = [p.strip() for p in re.split(r"\n\s*\n", raw) if len(p.strip()) > 200]
+    out["stories"] = [cap(p, 2000) for p in parts[120:134]]
+    raw = open(f"{shared}/data/calibration/exllamav2/wiki.utf8", encoding="utf-8").read()
+    docs = re.findall(r"<doc [^>]*>\n(.*?)</doc>", raw, flags=re.S)
+    out["wiki"] = [cap(d.strip(), 3000) for d in docs[300:330] if len(d) > 1500][:6]
+    rows = [json.loads(l) for l in open(f"{shared}/data/web/c4_demo.jsonl", encoding="utf-8")]
+    out["web"] = [cap(r["text"], 2500) for r in rows[260:272]]
+    items = json.load(open(f"{shared}/data/code/gpteacher-codegen-instruct.json", encoding="utf-8"))
+    out["code"] = ["\n".join(x for x in [it["instruction"], it.get("input") or "", it["response"]] if x)
+                   for it in items[600:640]]
+    rows = [json.loads(l) for l in open(f"{shared}/data/math/gsm8k_test.jsonl", encoding="utf-8")]
+    out["math"] = [f"Question: {r['question']}\nAnswer: {r['answer']}" for r in rows[500:530]]
+    items = json.load(open(f"{shared}/data/chat/llamafactory_dpo_en_demo.json", encoding="utf-8"))
+    out["chat"] = []
+    for it in items[150:162]:
+        turns = [f"{'User' if c['from'] == 'human' else 'Assistant'}: {c['value']}" for c in it["conversations"]]
+        turns.append(f"Assistant: {it['chosen']['value']}")
+        out["chat"].append(cap("\n\n".join(turns), 2500))
+    out["multilingual"] = []
+    for code3 in ["nld", "por_BR", "ukr", "kor", "ind", "swh"]:
+        text = open(f"{shared}/data/multilingual/udhr2/{code3}.txt", encoding="utf-8").read()
+        lines = [l.strip() for l in text.splitlines() if l.strip()]
+        out["multilingual"].append(" ".join(lines[: int(len(lines) * 0.25)]))
+    return out
+
+
 def main():
     shared, outdir = sys.argv[1], sys.argv[2]
+    evaldir = os.path.join(os.path.dirname(os.path.abspath(outdir)), "eval")
+    os.makedirs(evaldir, exist_ok=True)
+    for domain, texts in eval_sets(shared).items():
+        with open(f"{evaldir}/{domain}.jsonl", "w", encoding="utf-8") as f:
+            for i, t in enumerate(texts):
+                f.write(json.dumps({"id": f"eval-{domain}-{i + 1:03d}", "text": t, "domain": domain},
+                                   ensure_ascii=False) + "\n")
     os.makedirs(outdir, exist_ok=True)
     for domain, fn in [("web", web), ("wiki", wiki), ("code", code), ("chat", chat), ("math", math),
                        ("multilingual", multilingual), ("stories", stories)]:

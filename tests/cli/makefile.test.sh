@@ -9,7 +9,8 @@ root=$(mktemp -d "$CURATE_TMP/makefile.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/samples"
 cp "$CURATE_SRC/Makefile.inc" "$root/"
-cp -r "$CURATE_SRC/samples/Makefile" "$CURATE_SRC/samples/raw" "$root/samples/"
+cp -r "$CURATE_SRC/samples/Makefile" "$CURATE_SRC/samples/raw" "$CURATE_SRC/samples/eval" \
+      "$CURATE_SRC/samples/models" "$root/samples/"
 fail=0
 m() { make -C "$root/samples" CURATE_BIN="$CURATE_BIN" "$@" 2>&1; }
 
@@ -50,5 +51,15 @@ grep -q "stratified-sample" <<<"$out" || { echo "FAIL: N=50 did not rerun sampli
 grep -q "curate clean" <<<"$out" && { echo "FAIL: N=50 reran cleaning"; fail=1; }
 [ "$clean_before" = "$clean_after" ] || { echo "FAIL: pool.clean.jsonl was rewritten"; fail=1; }
 [ "$(wc -l < "$calib")" -le 50 ] || { echo "FAIL: N=50 gave $(wc -l < "$calib") records"; fail=1; }
-[ $fail = 0 ] && echo "PASS: make builds calib.jsonl ($n records), a second make does nothing, N reruns only sampling"
+# The calibrate target: the demo model quantized with the set, one row per
+# file of samples/eval, and a second run does nothing.
+out=$(m calibrate) || { echo "FAIL: make calibrate failed:"; echo "$out"; fail=1; }
+rep="$root/samples/calib.report.json"
+nd=$(jq '.domains | length' "$rep" 2>/dev/null)
+ne=$(ls "$root/samples/eval" | wc -l)
+[ "$nd" = "$ne" ] || { echo "FAIL: the report has $nd domains, samples/eval has $ne files"; fail=1; }
+[ -s "$root/samples/calib.report.html" ] || { echo "FAIL: no HTML report"; fail=1; }
+out=$(m calibrate)
+grep -q "curate calibrate" <<<"$out" && { echo "FAIL: a second make calibrate reran it"; fail=1; }
+[ $fail = 0 ] && echo "PASS: make builds calib.jsonl ($n records), a second make does nothing, N reruns only sampling, calibrate reports every eval domain"
 exit $fail
