@@ -183,7 +183,8 @@ static const cli_tool tool = {
     "Output: one line per domain on standard output (without quantization: domain,\n"
     "tokens, chunks, scored tokens, PPL, error; with it: domain, scored tokens, PPL\n"
     "of both models, change, KL mean and p99, top-1 agreement, verdict; then the\n"
-    "mean over domains).  Notes, timings and a progress bar on standard error.\n"
+    "means over domains, and the mean size of the change with the overall\n"
+    "verdict).  Notes, timings and a progress bar on standard error.\n"
     "A domain that fails (too short, bad record) is reported and skipped; the exit\n"
     "status is then 1.",
 };
@@ -1086,7 +1087,7 @@ typedef struct run_state {
     uint64_t imatrix_entries;
     const notes *notes;
     const char *text_field, *template_name; /* --field, --template */
-    double mean_dppl, mean_kl;
+    double mean_dppl, mean_abs_dppl, mean_kl;
     size_t n_ok;
     double sec_total, sec_calib, sec_quant, sec_eval, sec_export;
 } run_state;
@@ -1324,9 +1325,10 @@ static int write_report(const run_state *rs)
     if (cmp) {
         curate_buf_printf(&b, ",\"summary\":{\"domains\":%zu", rs->n_ok);
         json_num(&b, "mean_dppl_pct", 6, rs->mean_dppl);
+        json_num(&b, "mean_abs_dppl_pct", 6, rs->mean_abs_dppl);
         json_num(&b, "mean_kl", -8, rs->mean_kl);
         curate_buf_printf(&b, ",\"verdict\":\"%s\"}",
-                          rs->n_ok ? curate_calib_verdict(rs->mean_dppl) : "-");
+                          rs->n_ok ? curate_calib_verdict(rs->mean_abs_dppl) : "-");
     }
     curate_buf_append_str(&b, ",\"tensor_notes\":[");
     for (size_t i = 0; i < rs->notes->n; i++) {
@@ -1621,7 +1623,7 @@ int main(int argc, char **argv)
     memset(&rs, 0, sizeof rs);
     rs.s = &s;
     rs.notes = &ns;
-    rs.mean_dppl = rs.mean_kl = NAN;
+    rs.mean_dppl = rs.mean_abs_dppl = rs.mean_kl = NAN;
     rs.text_field = run.field;
     rs.template_name = curate_chat_template_name((curate_chat_template)run.chat_template);
     curate_buf text;
@@ -1828,7 +1830,7 @@ int main(int argc, char **argv)
 
     /* ---- evaluation ---- */
     const int cmp = cq != NULL;
-    double sum_dppl = 0, sum_kl = 0;
+    double sum_dppl = 0, sum_abs = 0, sum_kl = 0;
     /* stdout holds no timings: the same input gives the same bytes at any
      * thread count, so the table can be diffed and tested */
     if (s.n_domains) {
@@ -1898,6 +1900,7 @@ int main(int argc, char **argv)
                    fmt_ppl(pq, sizeof pq, r->ppl_quant), r->dppl_pct, r->kl_mean, r->kl_p99,
                    r->top1_agree, curate_calib_verdict(r->dppl_pct));
             sum_dppl += r->dppl_pct;
+            sum_abs += fabs(r->dppl_pct);
             sum_kl += r->kl_mean;
         } else {
             printf("%-16s %10llu %8llu %10llu %12.4f %10.5f\n", d->name,
@@ -1921,9 +1924,14 @@ int main(int argc, char **argv)
         /* the overall figure weighs every domain the same: a domain is a
          * use the model must serve, whatever its size */
         rs.mean_dppl = sum_dppl / (double)rs.n_ok;
+        rs.mean_abs_dppl = sum_abs / (double)rs.n_ok;
         rs.mean_kl = sum_kl / (double)rs.n_ok;
-        printf("%-16s %9s %11s %11s %+7.2f%% %10.6f %10s %7s  %s\n", "mean", "", "", "",
-               rs.mean_dppl, rs.mean_kl, "", "", curate_calib_verdict(rs.mean_dppl));
+        /* the signed mean lets rises and falls cancel; the overall verdict
+         * is on the mean size of the change, like each domain's */
+        printf("%-16s %9s %11s %11s %+7.2f%% %10.6f\n", "mean", "", "", "", rs.mean_dppl,
+               rs.mean_kl);
+        printf("%-16s %9s %11s %11s %7.2f%% %10s %10s %7s  %s\n", "mean |dPPL|", "", "", "",
+               rs.mean_abs_dppl, "", "", "", curate_calib_verdict(rs.mean_abs_dppl));
     }
     if (ferror(stdout) || fclose(stdout) != 0) {
         if (errno != EPIPE)

@@ -424,6 +424,22 @@ static void test_methods(void **state)
         assert_true(fabs(a.d - 100.0 * (a.pq / a.po - 1.0)) < 0.01);
         assert_true(a.kl != kl_prev);
         kl_prev = a.kl;
+        /* the summary lines: signed mean, and the mean size with the verdict */
+        char *tab = mh_read_file(out, &n);
+        double mean, mean_abs, mkl;
+        char verdict[32];
+        const char *ml = strstr(tab, "\nmean ");
+        assert_non_null(ml);
+        assert_int_equal(sscanf(ml + 1, "mean %lf%% %lf", &mean, &mkl), 2);
+        const char *mal = strstr(tab, "\nmean |dPPL| ");
+        assert_non_null(mal);
+        assert_int_equal(sscanf(mal + 13, "%lf%% %31s", &mean_abs, verdict), 2);
+        assert_true(fabs(mean - (a.d + b.d) / 2) < 0.011);
+        assert_true(fabs(mean_abs - (fabs(a.d) + fabs(b.d)) / 2) < 0.011);
+        assert_true(fabs(mkl - (a.kl + b.kl) / 2) < 2e-6);
+        assert_string_equal(verdict, mean_abs < 1 ? "excellent" : (mean_abs <= 3 ? "acceptable"
+                                                                                  : "needs"));
+        free(tab);
         char *r = mh_read_file(rep, &n);
         assert_non_null(r);
         char want[64];
