@@ -73,6 +73,7 @@ typedef struct calib_report {
     const calib_domain_row *domains;
     size_t n_domains;
     double mean_dppl_pct, mean_kl;  /* overall means over domains */
+    double mean_abs_dppl_pct;       /* mean of |dppl_pct|: the overall verdict */
     const calib_tensor_note *notes;
     size_t n_notes;
     double seconds_calibrate, seconds_quantize, seconds_eval;

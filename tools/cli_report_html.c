@@ -252,6 +252,7 @@ static vclass verdict_of_change(double pct)
 {
     if (!isfinite(pct))
         return isinf(pct) && pct > 0 ? V_BAD : V_NONE;
+    pct = fabs(pct); /* a large fall is as suspect as a large rise */
     return pct < 1 ? V_OK : pct <= 3 ? V_WARN : V_BAD;
 }
 
@@ -446,10 +447,12 @@ static void chart_dppl(html_out *o, const calib_report *r)
 
     put(o, "<figure>");
     svg_open(o, "chart chart-dppl", h, "PPL change per domain, in percent");
-    /* bands: [lo, 1] excellent, [1, 3] acceptable, [3, hi] needs work */
-    const double edges[4] = {a.lo, 1, 3, a.hi};
-    static const char *const band_css[3] = {"band-ok", "band-warn", "band-bad"};
-    for (int b = 0; b < 3; b++) {
+    /* bands on the size of the change either way, as the verdicts are:
+     * |x| < 1 excellent, 1-3 acceptable, > 3 needs work */
+    const double edges[6] = {a.lo, -3, -1, 1, 3, a.hi};
+    static const char *const band_css[5] = {"band-bad", "band-warn", "band-ok", "band-warn",
+                                            "band-bad"};
+    for (int b = 0; b < 5; b++) {
         double lo = edges[b] > a.lo ? edges[b] : a.lo, hi = edges[b + 1] < a.hi ? edges[b + 1] : a.hi;
         if (hi <= lo)
             continue;
@@ -458,7 +461,9 @@ static void chart_dppl(html_out *o, const calib_report *r)
              band_css[b], left, y_hi, right - left, y_lo - y_hi);
     }
     y_grid(o, &a, left, right, bottom, top, "%");
-    for (int t = 1; t <= 3; t += 2) {
+    for (int t = -3; t <= 3; t += 2) {
+        if (t < 0 && t < a.lo)
+            continue;
         double y = axis_map(&a, t, bottom, top);
         putf(o, "<line class=\"thr\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                 "<text class=\"thr-l\" x=\"%.1f\" y=\"%.1f\">%d%%</text>",
@@ -854,18 +859,20 @@ static void summary_cards(html_out *o, const calib_report *r)
     for (size_t i = 0; i < r->n_domains; i++) {
         const calib_domain_row *d = &r->domains[i];
         count[verdict_class(d)]++;
-        if (isfinite(d->dppl_pct) && (!worst || d->dppl_pct > worst->dppl_pct))
+        if (isfinite(d->dppl_pct) && (!worst || fabs(d->dppl_pct) > fabs(worst->dppl_pct)))
             worst = d;
     }
-    vclass mv = verdict_of_change(r->mean_dppl_pct);
-    put(o, "<div class=\"card\"><div class=\"k\">Mean PPL change</div><div class=\"v\">");
+    /* The overall verdict goes by the mean size of the change: signed
+     * changes of opposite sign cancel in the plain mean. */
+    vclass mv = verdict_of_change(r->mean_abs_dppl_pct);
+    put(o, "<div class=\"card\"><div class=\"k\">Mean |PPL change|</div><div class=\"v\">");
     if (mv != V_NONE)
         putf(o, "<span class=\"pill %s\" style=\"font-size:inherit\">%s</span>", vclass_css[mv],
-             fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"));
+             fnum(t, sizeof t, r->mean_abs_dppl_pct, 2, 0, "%"));
     else
-        put(o, fnum(t, sizeof t, r->mean_dppl_pct, 2, 1, "%"));
-    putf(o, "</div><div class=\"d\">over %zu domain%s</div></div>\n", r->n_domains,
-         r->n_domains == 1 ? "" : "s");
+        put(o, fnum(t, sizeof t, r->mean_abs_dppl_pct, 2, 0, "%"));
+    putf(o, "</div><div class=\"d\">over %zu domain%s; signed mean %s</div></div>\n", r->n_domains,
+         r->n_domains == 1 ? "" : "s", fnum(u, sizeof u, r->mean_dppl_pct, 2, 1, "%"));
     putf(o, "<div class=\"card\"><div class=\"k\">Mean KL</div><div class=\"v\">%s</div>"
             "<div class=\"d\">nats per token</div></div>\n",
          fkl(t, sizeof t, r->mean_kl));

@@ -84,7 +84,12 @@ enum {
     OPT_OUT_IMATRIX,
     OPT_IMATRIX_FORMAT,
     OPT_REPORT,
-    OPT_HTML
+    OPT_HTML,
+    OPT_MATRIX,
+    OPT_REPEATS,
+    OPT_SUBSAMPLE,
+    OPT_SCORE,
+    OPT_SCORE_INPUT
 };
 
 static const cli_option options[] = {
@@ -161,6 +166,22 @@ static const cli_option options[] = {
      "configuration and the calibration provenance", OPT_REPORT},
     {"html", 0, CLI_REQ_ARG, "FILE", "write a self-contained HTML page with charts",
      OPT_HTML},
+    {"matrix", 0, CLI_NO_ARG, NULL, "also calibrate on each --domain-field domain of the\n"
+     "calibration set alone and print the matrix of\n"
+     "dPPL% (rows: calibration domain and all; columns:\n"
+     "evaluation domain)", OPT_MATRIX},
+    {"repeats", 0, CLI_REQ_ARG, "K", "also calibrate K times on seeded sub-samples of\n"
+     "the set (--subsample, seeds --seed + i) and report\n"
+     "mean, std, min and max of every figure; '~' marks\n"
+     "a mean within 2 std of zero", OPT_REPEATS},
+    {"subsample", 0, CLI_REQ_ARG, "F", "share of the records each repeat draws\n"
+     "(default 0.8)", OPT_SUBSAMPLE},
+    {"score", 0, CLI_REQ_ARG, "FILE", "write the records back as JSONL with loss (mean\n"
+     "NLL per token, original), loss_q (quantized) and\n"
+     "kl (mean KL), for curate-badcase-inject\n"
+     "--from-scores", OPT_SCORE},
+    {"score-input", 0, CLI_REQ_ARG, "FILE", "the records --score scores (default: the --calib\n"
+     "files)", OPT_SCORE_INPUT},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 
@@ -233,6 +254,11 @@ typedef struct settings {
     /* exports */
     const char *out_gguf, *out_imatrix;
     int imatrix_format; /* -1 = from the file name */
+    /* studies (calibrate_study.c in the library; study_* below) */
+    int matrix;
+    uint64_t repeats;
+    double subsample;
+    const char *score_path, *score_input;
 } settings;
 
 static int has_suffix(const char *s, const char *suffix)
@@ -506,6 +532,13 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s)
             break;
         case OPT_REPORT: s->report_path = arg; break;
         case OPT_HTML: s->html_path = arg; break;
+        case OPT_MATRIX: s->matrix = 1; break;
+        case OPT_REPEATS: s->repeats = cli_parse_u64("--repeats", arg, 1, 1000, 0); break;
+        case OPT_SUBSAMPLE:
+            s->subsample = cli_parse_double("--subsample", arg, 1e-9, 1.0);
+            break;
+        case OPT_SCORE: s->score_path = arg; break;
+        case OPT_SCORE_INPUT: s->score_input = arg; break;
         default: cli_usage_error("unexpected option");
         }
     }
@@ -557,6 +590,29 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s)
     }
     if (s->calib_records && s->n_calib == 0)
         cli_usage_error("--calib-records needs --calib");
+    if ((s->matrix || s->repeats) && !s->quantize && !s->act)
+        cli_usage_error("%s compares calibrations: give --method or --act-bits",
+                        s->matrix ? "--matrix" : "--repeats");
+    if ((s->matrix || s->repeats) && s->n_calib == 0)
+        cli_usage_error("%s needs a calibration set: give --calib FILE",
+                        s->matrix ? "--matrix" : "--repeats");
+    if (s->matrix && s->repeats)
+        cli_usage_error("--matrix and --repeats are separate studies: give one");
+    if ((s->matrix || s->repeats) && s->calib_records)
+        cli_usage_error("--calib-records picks one subset: not with --matrix or --repeats");
+    if ((s->matrix || s->repeats) && s->n_domains == 0)
+        cli_usage_error("%s needs evaluation domains", s->matrix ? "--matrix" : "--repeats");
+    if (s->subsample > 0 && !s->repeats)
+        cli_usage_error("--subsample sets the repeats' sub-samples: give --repeats");
+    if (s->subsample == 0)
+        s->subsample = 0.8;
+    if (s->score_input && !s->score_path)
+        cli_usage_error("--score-input names the records to score: give --score FILE");
+    if (s->score_path && !s->score_input && s->n_calib == 0)
+        cli_usage_error("--score needs records: give --calib FILE or --score-input FILE");
+    if (s->score_path && s->n_calib > 1 && !s->score_input)
+        cli_usage_error("--score writes one file: with several --calib files give "
+                        "--score-input FILE");
 }
 
 /* Exit status for a library failure: the tool's classes (see cli.h) */
@@ -1073,6 +1129,28 @@ static const char *input_name(curate_linear_input w)
     return "?";
 }
 
+/* ---- studies: the calibrations --matrix and --repeats add ---------------------------- */
+
+/* One extra calibration: its records, and the quantized model it gave. */
+typedef struct variant {
+    char *name;                 /* calibration domain, or "repeat N" */
+    uint64_t seed;              /* repeats: the sub-sample's seed */
+    uint64_t records, tokens;   /* records picked, their tokens */
+    uint64_t model_tokens;      /* tokens run through the model */
+    int ok;                     /* 0: could not calibrate (error says why) */
+    char error[300];
+    curate_model *qm;
+    curate_model_ctx *cq;
+    curate_calib_act *act;
+    curate_calib_cmp *cmp;      /* [n_domains]; NaN figures where not run */
+} variant;
+
+typedef struct study {
+    variant *v;
+    size_t n;
+    size_t sub_k;               /* repeats: records per sub-sample */
+} study;
+
 /* The whole run, for the JSON report. */
 typedef struct run_state {
     const settings *s;
@@ -1090,6 +1168,8 @@ typedef struct run_state {
     double mean_dppl, mean_abs_dppl, mean_kl;
     size_t n_ok;
     double sec_total, sec_calib, sec_quant, sec_eval, sec_export;
+    const study *study;         /* --matrix, --repeats (NULL otherwise) */
+    double sec_study;           /* their calibrations and quantizations */
 } run_state;
 
 static void report_calib(curate_buf *b, const run_state *rs)
@@ -1455,6 +1535,7 @@ static int write_html(const run_state *rs)
     r.domains = rows;
     r.n_domains = n;
     r.mean_dppl_pct = rs->mean_dppl;
+    r.mean_abs_dppl_pct = rs->mean_abs_dppl;
     r.mean_kl = rs->mean_kl;
     calib_tensor_note *tn = xrealloc(NULL, rs->notes->n, sizeof *tn);
     for (size_t i = 0; i < rs->notes->n; i++) {
