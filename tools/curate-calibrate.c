@@ -1138,7 +1138,7 @@ typedef struct variant {
     uint64_t records, tokens;   /* records picked, their tokens */
     uint64_t model_tokens;      /* tokens run through the model */
     int ok;                     /* 0: could not calibrate (error says why) */
-    char error[300];
+    char error[600];
     curate_model *qm;
     curate_model_ctx *cq;
     curate_calib_act *act;
@@ -1171,6 +1171,8 @@ typedef struct run_state {
     const study *study;         /* --matrix, --repeats (NULL otherwise) */
     double sec_study;           /* their calibrations and quantizations */
 } run_state;
+
+static void report_study(curate_buf *b, const run_state *rs);
 
 static void report_calib(curate_buf *b, const run_state *rs)
 {
@@ -1356,6 +1358,7 @@ static int write_report(const run_state *rs)
     json_str(&b, rs->template_name ? rs->template_name : "plain");
     report_calib(&b, rs);
     report_quant(&b, rs);
+    report_study(&b, rs);
     const int cmp = rs->qres || rs->act;
     curate_buf_append_str(&b, ",\"domains\":[");
     for (size_t i = 0; i < s->n_domains; i++) {
@@ -1667,6 +1670,564 @@ static const char *fmt_ppl(char *buf, size_t cap, double v)
     return buf;
 }
 
+/* ---- studies: --matrix, --repeats, --score ------------------------------------------------ */
+
+static int cmp_variant(const void *a, const void *b)
+{
+    return strcmp(((const variant *)a)->name, ((const variant *)b)->name);
+}
+
+/*
+ * Calibrate on the records pick[0..k) of the set and quantize a copy of m
+ * with them, exactly as the main run does with all of its records.  On a
+ * failure that concerns this subset only (too few tokens for one chunk)
+ * v->ok stays 0 with v->error set; other failures exit.
+ */
+static void study_build(const settings *s, const curate_model *m, curate_model_ctx *c,
+                        const calib_set *cs, const size_t *pick, size_t k, size_t ctx,
+                        int32_t bos, const curate_calib_select *sel, unsigned threads,
+                        variant *v)
+{
+    curate_error err;
+    curate_error_clear(&err);
+    size_t *seq_pick = xrealloc(NULL, k ? k : 1, sizeof *seq_pick);
+    size_t n_seq = 0;
+    uint64_t n_empty = 0;
+    v->records = k;
+    for (size_t i = 0; i < k; i++) {
+        v->tokens += cs->rec_tokens[pick[i]];
+        if (cs->rec_seq[pick[i]] == SIZE_MAX)
+            n_empty++;
+        else
+            seq_pick[n_seq++] = cs->rec_seq[pick[i]];
+    }
+    curate_seqs seqs;
+    curate_seqs_init(&seqs);
+    curate_calib_pack_stats st;
+    if (curate_calib_pack_records(&cs->toks, n_empty, seq_pick, n_seq, s->pack, ctx, bos, &seqs,
+                                  &st, &err) != CURATE_OK) {
+        free(seq_pick);
+        curate_seqs_release(&seqs);
+        if (err.code == CURATE_ERR_NOMEM)
+            cli_die(CLI_EXIT_INTERNAL, "out of memory");
+        snprintf(v->error, sizeof v->error, "%s", err.message);
+        return;
+    }
+    free(seq_pick);
+    v->model_tokens = st.model_tokens;
+    /* the same observers as the main run keeps */
+    unsigned what = CURATE_OBSERVE_SUMSQ | CURATE_OBSERVE_ABSMEAN | CURATE_OBSERVE_MINMAX;
+    if (s->act && s->acfg.scope == CURATE_ACT_TENSOR)
+        what |= CURATE_OBSERVE_HIST;
+    if (s->quantize && (s->qcfg.method == CURATE_QUANT_GPTQ || s->qcfg.method == CURATE_QUANT_AWQ))
+        what |= CURATE_OBSERVE_HESSIAN;
+    int with_output = 0;
+    size_t nt = curate_calib_tensors(m, NULL, 0);
+    curate_calib_tensor *tl = xrealloc(NULL, nt, sizeof *tl);
+    curate_calib_tensors(m, tl, nt);
+    for (size_t i = 0; i < nt; i++)
+        if (tl[i].has_input && tl[i].input == CURATE_LIN_OUTPUT &&
+            curate_calib_selected(sel, tl[i].name, NULL))
+            with_output = 1;
+    free(tl);
+    curate_calib_obs *obs = curate_calib_obs_new(m, what, with_output, 0, &err);
+    if (!obs)
+        die_lib(&err);
+    if (curate_calib_collect(c, &seqs, obs, NULL, NULL, &err) != CURATE_OK)
+        die_lib(&err);
+    curate_seqs_release(&seqs);
+    if (s->quantize) {
+        v->qm = curate_calib_model_copy(m, &err);
+        if (!v->qm)
+            die_lib(&err);
+        curate_calib_quant_opts qo;
+        curate_calib_quant_opts_init(&qo);
+        qo.cfg = s->qcfg;
+        qo.sel = *sel;
+        qo.n_threads = threads;
+        curate_calib_quant_result qres;
+        memset(&qres, 0, sizeof qres);
+        if (curate_calib_quantize(m, v->qm, obs, &qo, &qres, &err) != CURATE_OK)
+            die_lib(&err);
+        curate_calib_quant_result_release(&qres);
+    }
+    v->cq = curate_model_ctx_init(v->qm ? v->qm : m, ctx, s->threads, &err);
+    if (!v->cq)
+        die_lib(&err);
+    if (s->act) {
+        v->act = curate_calib_act_new(m, obs, &s->acfg, sel, &err);
+        if (!v->act)
+            die_lib(&err);
+        curate_calib_act_attach(v->act, v->cq);
+    }
+    /* the statistics (a Hessian per input for gptq) are not needed any more */
+    curate_calib_obs_free(obs);
+    v->ok = 1;
+}
+
+/*
+ * The extra calibrations: --matrix, one per calibration domain (the main
+ * run is the "all" row); --repeats K, one per seeded sub-sample.
+ */
+static void study_setup(const settings *s, const curate_model *m, curate_model_ctx *c,
+                        const calib_set *cs, size_t ctx, int32_t bos,
+                        const curate_calib_select *sel, unsigned threads, int quiet, study *sd)
+{
+    size_t *pick = xrealloc(NULL, cs->n_rec ? cs->n_rec : 1, sizeof *pick);
+    if (s->matrix) {
+        sd->n = cs->n_comp;
+        sd->v = xrealloc(NULL, sd->n, sizeof *sd->v);
+        for (size_t di = 0; di < cs->n_comp; di++) {
+            variant *v = &sd->v[di];
+            memset(v, 0, sizeof *v);
+            v->name = xstrdup(cs->comp[di].name);
+        }
+        for (size_t di = 0; di < cs->n_comp; di++) {
+            variant *v = &sd->v[di];
+            size_t k = 0;
+            for (size_t r = 0; r < cs->n_rec; r++)
+                if (cs->rec_dom[r] == di)
+                    pick[k++] = r;
+            study_build(s, m, c, cs, pick, k, ctx, bos, sel, threads, v);
+            if (!quiet)
+                fprintf(stderr, "%s: matrix: calibrated on %s: %llu records, %llu tokens%s%s\n",
+                        cli_progname, v->name, (unsigned long long)v->records,
+                        (unsigned long long)v->tokens, v->ok ? "" : ": skipped: ", v->error);
+        }
+        qsort(sd->v, sd->n, sizeof *sd->v, cmp_variant);
+    } else {
+        sd->n = (size_t)s->repeats;
+        sd->v = xrealloc(NULL, sd->n, sizeof *sd->v);
+        sd->sub_k = curate_calib_subsample_size(cs->n_rec, s->subsample);
+        for (size_t i = 0; i < sd->n; i++) {
+            variant *v = &sd->v[i];
+            memset(v, 0, sizeof *v);
+            char name[48];
+            snprintf(name, sizeof name, "repeat %zu", i + 1);
+            v->name = xstrdup(name);
+            v->seed = s->seed + i + 1;
+            curate_calib_subsample(s->seed, i + 1, cs->n_rec, sd->sub_k, pick);
+            study_build(s, m, c, cs, pick, sd->sub_k, ctx, bos, sel, threads, v);
+            if (!quiet)
+                fprintf(stderr, "%s: repeat %zu of %zu: %llu of %zu records (seed %llu), %llu "
+                                "tokens%s%s\n",
+                        cli_progname, i + 1, sd->n, (unsigned long long)v->records, cs->n_rec,
+                        (unsigned long long)v->seed, (unsigned long long)v->tokens,
+                        v->ok ? "" : ": skipped: ", v->error);
+        }
+    }
+    free(pick);
+    for (size_t i = 0; i < sd->n; i++) {
+        sd->v[i].cmp = xrealloc(NULL, s->n_domains ? s->n_domains : 1, sizeof *sd->v[i].cmp);
+        for (size_t j = 0; j < s->n_domains; j++) {
+            curate_calib_cmp *r = &sd->v[i].cmp[j];
+            memset(r, 0, sizeof *r);
+            r->ppl_quant = r->dppl_pct = r->kl_mean = r->kl_p99 = r->top1_agree = NAN;
+        }
+    }
+}
+
+static void study_release(study *sd)
+{
+    for (size_t i = 0; i < sd->n; i++) {
+        variant *v = &sd->v[i];
+        curate_calib_act_free(v->act);
+        curate_model_ctx_free(v->cq);
+        curate_model_free(v->qm);
+        free(v->cmp);
+        free(v->name);
+    }
+    free(sd->v);
+    memset(sd, 0, sizeof *sd);
+}
+
+/*
+ * Domain di's comparison: the original against the main quantized model
+ * and every calibrated variant at once, so the original runs once per
+ * chunk.  The main result goes to *main_res.
+ */
+static curate_status study_compare(curate_model_ctx *c, curate_model_ctx *cq, study *sd,
+                                   size_t di, const curate_seqs *seqs,
+                                   curate_calib_cmp *main_res, curate_calib_seq_fn on_seq_fn,
+                                   void *user, curate_error *err)
+{
+    if (!cq || sd->n == 0)
+        return curate_calib_compare(c, cq ? &cq : NULL, cq ? 1 : 0, seqs, main_res, on_seq_fn,
+                                    user, err);
+    curate_model_ctx **ctxs = xrealloc(NULL, sd->n + 1, sizeof *ctxs);
+    size_t *who = xrealloc(NULL, sd->n + 1, sizeof *who);
+    curate_calib_cmp *res = xrealloc(NULL, sd->n + 1, sizeof *res);
+    size_t n = 0;
+    ctxs[n++] = cq;
+    for (size_t i = 0; i < sd->n; i++)
+        if (sd->v[i].ok) {
+            who[n] = i;
+            ctxs[n++] = sd->v[i].cq;
+        }
+    curate_status st = curate_calib_compare(c, ctxs, n, seqs, res, on_seq_fn, user, err);
+    if (st == CURATE_OK) {
+        *main_res = res[0];
+        for (size_t j = 1; j < n; j++)
+            sd->v[who[j]].cmp[di] = res[j];
+    }
+    free(ctxs);
+    free(who);
+    free(res);
+    return st;
+}
+
+/* The dPPL% mean with the noise mark: "+0.41~" */
+static const char *fmt_noise(char *buf, size_t cap, const curate_calib_spread *sp)
+{
+    if (sp->n == 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%+.2f%s", sp->mean,
+                 curate_calib_within_noise(sp, CURATE_CALIB_NOISE_K) ? "~" : "");
+    return buf;
+}
+
+/* Figure `what` (0 dPPL%, 1 KL mean, 2 top-1) of every variant on domain di
+ * (di = n_domains: the variant's mean over the domains that ran). */
+static double study_fig(const settings *s, const variant *v, size_t di, int what)
+{
+    if (di < s->n_domains) {
+        const curate_calib_cmp *r = &v->cmp[di];
+        if (!s->domains[di].ok || !v->ok)
+            return NAN;
+        return what == 0 ? r->dppl_pct : what == 1 ? r->kl_mean : r->top1_agree;
+    }
+    double sum = 0;
+    size_t n = 0;
+    for (size_t j = 0; j < s->n_domains; j++) {
+        double x = study_fig(s, v, j, what);
+        if (isfinite(x)) {
+            sum += x;
+            n++;
+        }
+    }
+    return n ? sum / (double)n : NAN;
+}
+
+static void study_spread(const settings *s, const study *sd, size_t di, int what,
+                         curate_calib_spread *sp)
+{
+    double *x = xrealloc(NULL, sd->n ? sd->n : 1, sizeof *x);
+    for (size_t i = 0; i < sd->n; i++)
+        x[i] = study_fig(s, &sd->v[i], di, what);
+    curate_calib_spread_of(x, sd->n, sp);
+    free(x);
+}
+
+/* The study's table on stdout, after the main one. */
+static void study_print(const settings *s, const study *sd, const calib_set *cs)
+{
+    if (sd->n == 0)
+        return;
+    if (s->matrix) {
+        printf("\nmatrix: dPPL%% by calibration source (rows) and evaluation domain (columns)\n");
+        printf("%-16s %8s %9s", "calibrated on", "records", "tokens");
+        for (size_t j = 0; j < s->n_domains; j++)
+            if (s->domains[j].ok)
+                printf(" %10.10s", s->domains[j].name);
+        printf(" %10s\n", "mean");
+        for (size_t i = 0; i <= sd->n; i++) {
+            if (i < sd->n) {
+                const variant *v = &sd->v[i];
+                printf("%-16.16s %8llu %9llu", v->name, (unsigned long long)v->records,
+                       (unsigned long long)v->tokens);
+                if (!v->ok) {
+                    printf("  (not calibrated: %s)\n", v->error);
+                    continue;
+                }
+                for (size_t j = 0; j < s->n_domains; j++)
+                    if (s->domains[j].ok)
+                        printf(" %+9.2f%%", v->cmp[j].dppl_pct);
+                printf(" %+9.2f%%\n", study_fig(s, v, s->n_domains, 0));
+            } else {
+                printf("%-16s %8llu %9llu", "all", (unsigned long long)cs->picked,
+                       (unsigned long long)cs->st.tokens);
+                double sum = 0;
+                size_t n = 0;
+                for (size_t j = 0; j < s->n_domains; j++)
+                    if (s->domains[j].ok) {
+                        printf(" %+9.2f%%", s->domains[j].cmp.dppl_pct);
+                        sum += s->domains[j].cmp.dppl_pct;
+                        n++;
+                    }
+                printf(" %+9.2f%%\n", n ? sum / (double)n : NAN);
+            }
+        }
+        return;
+    }
+    size_t ok = 0;
+    for (size_t i = 0; i < sd->n; i++)
+        ok += sd->v[i].ok != 0;
+    printf("\nrepeats: %zu calibration%s on sub-samples of %zu of %zu records (seeds %llu..%llu); "
+           "'~': |mean| < %.0f std\n",
+           ok, ok == 1 ? "" : "s", sd->sub_k, cs->n_rec, (unsigned long long)sd->v[0].seed,
+           (unsigned long long)sd->v[sd->n - 1].seed, CURATE_CALIB_NOISE_K);
+    printf("%-16s %9s %7s %8s %8s %10s %10s %7s %7s\n", "domain", "dPPL%", "std", "min", "max",
+           "KL mean", "std", "top-1", "std");
+    for (size_t j = 0; j <= s->n_domains; j++) {
+        if (j < s->n_domains && !s->domains[j].ok)
+            continue;
+        curate_calib_spread d, k, t;
+        study_spread(s, sd, j, 0, &d);
+        study_spread(s, sd, j, 1, &k);
+        study_spread(s, sd, j, 2, &t);
+        char mb[32];
+        printf("%-16s %9s %7.2f %+8.2f %+8.2f %10.6f %10.6f %7.4f %7.4f\n",
+               j < s->n_domains ? s->domains[j].name : "mean", fmt_noise(mb, sizeof mb, &d),
+               d.std, d.min, d.max, k.mean, k.std, t.mean, t.std);
+    }
+}
+
+static void json_spread(curate_buf *b, const char *key, const curate_calib_spread *sp)
+{
+    curate_buf_printf(b, ",\"%s\":{\"n\":%zu", key, sp->n);
+    json_num(b, "mean", -8, sp->mean);
+    json_num(b, "std", -8, sp->std);
+    json_num(b, "min", -8, sp->min);
+    json_num(b, "max", -8, sp->max);
+    curate_buf_printf(b, ",\"within_noise\":%s}",
+                      curate_calib_within_noise(sp, CURATE_CALIB_NOISE_K) ? "true" : "false");
+}
+
+/* "matrix" or "repeats" in the JSON report. */
+static void report_study(curate_buf *b, const run_state *rs)
+{
+    const settings *s = rs->s;
+    const study *sd = rs->study;
+    if (!sd || sd->n == 0)
+        return;
+    if (s->matrix) {
+        curate_buf_printf(b, ",\"matrix\":{\"domain_field\":");
+        json_str(b, s->domain_field);
+        curate_buf_append_str(b, ",\"rows\":[");
+        for (size_t i = 0; i <= sd->n; i++) {
+            const variant *v = i < sd->n ? &sd->v[i] : NULL;
+            curate_buf_printf(b, "%s{\"calib\":", i ? "," : "");
+            json_str(b, v ? v->name : "all");
+            curate_buf_printf(b, ",\"records\":%llu,\"tokens\":%llu",
+                              (unsigned long long)(v ? v->records : rs->calib->picked),
+                              (unsigned long long)(v ? v->tokens : rs->calib->st.tokens));
+            if (v && !v->ok) {
+                curate_buf_append_str(b, ",\"error\":");
+                json_str(b, v->error);
+                curate_buf_append_char(b, '}');
+                continue;
+            }
+            curate_buf_append_str(b, ",\"cells\":[");
+            int first = 1;
+            for (size_t j = 0; j < s->n_domains; j++) {
+                if (!s->domains[j].ok)
+                    continue;
+                const curate_calib_cmp *r = v ? &v->cmp[j] : &s->domains[j].cmp;
+                curate_buf_printf(b, "%s{\"eval\":", first ? "" : ",");
+                first = 0;
+                json_str(b, s->domains[j].name);
+                json_num(b, "ppl_quant", 6, r->ppl_quant);
+                json_num(b, "dppl_pct", 6, r->dppl_pct);
+                json_num(b, "kl_mean", -8, r->kl_mean);
+                json_num(b, "kl_p99", -8, r->kl_p99);
+                json_num(b, "top1_agree", 6, r->top1_agree);
+                curate_buf_append_char(b, '}');
+            }
+            curate_buf_append_str(b, "]}");
+        }
+        curate_buf_append_str(b, "]}");
+        return;
+    }
+    curate_buf_printf(b, ",\"repeats\":{\"k\":%zu,\"subsample\":%.6g,\"records\":%zu,"
+                         "\"of_records\":%zu,\"noise_k\":%.1f,\"seeds\":[",
+                      sd->n, s->subsample, sd->sub_k, rs->calib->n_rec, CURATE_CALIB_NOISE_K);
+    for (size_t i = 0; i < sd->n; i++)
+        curate_buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sd->v[i].seed);
+    curate_buf_append_str(b, "],\"runs\":[");
+    for (size_t i = 0; i < sd->n; i++) {
+        const variant *v = &sd->v[i];
+        curate_buf_printf(b, "%s{\"seed\":%llu,\"records\":%llu,\"tokens\":%llu,\"ok\":%s",
+                          i ? "," : "", (unsigned long long)v->seed,
+                          (unsigned long long)v->records, (unsigned long long)v->tokens,
+                          v->ok ? "true" : "false");
+        if (!v->ok) {
+            curate_buf_append_str(b, ",\"error\":");
+            json_str(b, v->error);
+        }
+        curate_buf_append_str(b, ",\"dppl_pct\":[");
+        for (size_t j = 0; j < s->n_domains; j++) {
+            double x = study_fig(s, v, j, 0);
+            if (isfinite(x))
+                curate_buf_printf(b, "%s%.6f", j ? "," : "", x);
+            else
+                curate_buf_printf(b, "%snull", j ? "," : "");
+        }
+        curate_buf_append_str(b, "]}");
+    }
+    curate_buf_append_str(b, "],\"domains\":[");
+    for (size_t j = 0; j <= s->n_domains; j++) {
+        if (j < s->n_domains && !s->domains[j].ok)
+            continue;
+        curate_calib_spread d, k, t;
+        study_spread(s, sd, j, 0, &d);
+        study_spread(s, sd, j, 1, &k);
+        study_spread(s, sd, j, 2, &t);
+        if (j == s->n_domains)
+            curate_buf_append_str(b, "],\"mean\":{\"name\":\"mean\"");
+        else {
+            curate_buf_append_str(b, b->data[b->len - 1] == '[' ? "{\"name\":" : ",{\"name\":");
+            json_str(b, s->domains[j].name);
+        }
+        json_spread(b, "dppl_pct", &d);
+        json_spread(b, "kl_mean", &k);
+        json_spread(b, "top1_agree", &t);
+        curate_buf_append_char(b, '}');
+    }
+    curate_buf_append_str(b, "}");
+}
+
+/* Per-record scores for --score: sums over each record's scored rows. */
+typedef struct score_acc {
+    curate_calib_seq_score *sc; /* [n records] */
+    const curate_seqs *seqs;
+    int has_q;
+} score_acc;
+
+static void on_score(void *user, size_t seq, size_t n_seq, const curate_calib_seq_score *sc)
+{
+    (void)n_seq;
+    score_acc *a = user;
+    a->sc[a->seqs->tag[seq]] = sc[0];
+}
+
+/*
+ * --score: every record of the input (--score-input, else the --calib
+ * file) tokenized with BOS as an evaluation text, cut at ctx tokens, and
+ * run through the original and the quantized model: loss = mean NLL per
+ * scored token under the original, loss_q under the quantized model,
+ * kl = mean KL(original || quantized); the records are written back with
+ * those fields set (every other byte as it was).  A record with fewer than
+ * 2 tokens gets null.
+ */
+static int score_records(const cli_run *run, const settings *s, const curate_tokenizer *tok,
+                         curate_model_ctx *c, curate_model_ctx *cq, size_t ctx, int add_bos,
+                         int32_t bos)
+{
+    const char *path = s->score_input ? s->score_input : s->calib[0];
+    curate_error err;
+    curate_error_clear(&err);
+    curate_reader_opts ro = {run->max_record_bytes, 0};
+    curate_reader *r = curate_reader_open(path, &ro, &err);
+    if (!r)
+        die_lib(&err);
+    curate_buf lines, text;
+    curate_buf_init(&lines);
+    curate_buf_init(&text);
+    size_t *off = NULL, n = 0, cap = 0;
+    curate_record rec;
+    curate_record_init(&rec);
+    curate_tokens ids;
+    curate_tokens_init(&ids);
+    curate_seqs seqs;
+    curate_seqs_init(&seqs);
+    curate_line line;
+    memset(&line, 0, sizeof line);
+    curate_status st;
+    uint64_t truncated = 0;
+    while ((st = curate_reader_next(r, &line, &err)) == CURATE_OK) {
+        curate_error_clear(&err);
+        st = curate_record_parse(&rec, line.data, line.len, &err);
+        if (st == CURATE_OK)
+            st = record_text(run, &rec, &text, &err);
+        curate_tokens_reset(&ids);
+        if (st == CURATE_OK)
+            st = curate_tokenizer_encode(tok, text.data ? text.data : "", text.len,
+                                         add_bos ? CURATE_TOK_ADD_BOS : 0, &ids, &err);
+        if (st != CURATE_OK) {
+            curate_error_at(&err, path, line.lineno);
+            die_lib(&err);
+        }
+        if (n + 2 > cap) {
+            cap = cap ? cap * 2 : 1024;
+            off = xrealloc(off, cap, sizeof *off);
+        }
+        off[n] = lines.len;
+        if (curate_buf_append(&lines, line.data, line.len) != CURATE_OK)
+            cli_die(CLI_EXIT_INTERNAL, "out of memory");
+        size_t len = ids.n;
+        if (len > ctx) {
+            len = ctx;
+            truncated++;
+        }
+        if (len >= 2 && curate_seqs_add(&seqs, ids.ids, len, 0, n, &err) != CURATE_OK)
+            die_lib(&err);
+        n++;
+        off[n] = lines.len;
+    }
+    if (st != CURATE_END) {
+        curate_error_at(&err, path, line.lineno);
+        die_lib(&err);
+    }
+    curate_reader_free(r);
+    (void)bos;
+    score_acc a;
+    a.sc = xrealloc(NULL, n ? n : 1, sizeof *a.sc);
+    memset(a.sc, 0, (n ? n : 1) * sizeof *a.sc);
+    a.seqs = &seqs;
+    a.has_q = cq != NULL;
+    if (seqs.n) {
+        curate_calib_cmp res;
+        if (curate_calib_compare(c, cq ? &cq : NULL, cq ? 1 : 0, &seqs, &res, on_score, &a,
+                                 &err) != CURATE_OK)
+            die_lib(&err);
+    }
+    char *tmp = NULL;
+    FILE *f = cli_output_open(s->score_path, &tmp);
+    curate_buf out;
+    curate_buf_init(&out);
+    for (size_t i = 0; i < n; i++) {
+        curate_error_clear(&err);
+        if (curate_record_parse(&rec, lines.data + off[i], off[i + 1] - off[i], &err) !=
+            CURATE_OK)
+            die_lib(&err);
+        const curate_calib_seq_score *sc = &a.sc[i];
+        curate_status e = CURATE_OK;
+        if (sc->rows) {
+            double rows = (double)sc->rows;
+            e = curate_record_set_double(&rec, "loss", sc->nll_orig / rows);
+            if (!e && cq)
+                e = curate_record_set_double(&rec, "loss_q", sc->nll_quant / rows);
+            if (!e && cq)
+                e = curate_record_set_double(&rec, "kl", sc->kl / rows);
+        } else {
+            e = curate_record_set_raw(&rec, "loss", "null", 4);
+            if (!e && cq)
+                e = curate_record_set_raw(&rec, "loss_q", "null", 4);
+            if (!e && cq)
+                e = curate_record_set_raw(&rec, "kl", "null", 4);
+        }
+        curate_buf_reset(&out);
+        if (e || curate_record_render(&rec, &out) != CURATE_OK ||
+            curate_buf_append_char(&out, '\n') != CURATE_OK)
+            cli_die(CLI_EXIT_INTERNAL, "out of memory");
+        fwrite(out.data, 1, out.len, f);
+    }
+    int rc = cli_output_close(f, tmp, s->score_path);
+    if (!run->quiet && rc == 0)
+        fprintf(stderr, "%s: %s: %zu records scored (%llu cut at %zu tokens)\n", cli_progname,
+                s->score_path, n, (unsigned long long)truncated, ctx);
+    curate_buf_release(&out);
+    free(a.sc);
+    free(off);
+    curate_buf_release(&lines);
+    curate_buf_release(&text);
+    curate_record_release(&rec);
+    curate_tokens_release(&ids);
+    curate_seqs_release(&seqs);
+    return rc;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1700,9 +2261,12 @@ int main(int argc, char **argv)
     calib_set calib;
     memset(&calib, 0, sizeof calib);
     notes ns = {NULL, 0};
+    study sd;
+    memset(&sd, 0, sizeof sd);
     run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.s = &s;
+    rs.study = &sd;
     rs.notes = &ns;
     rs.mean_dppl = rs.mean_abs_dppl = rs.mean_kl = NAN;
     rs.text_field = run.field;
@@ -1909,6 +2473,16 @@ int main(int argc, char **argv)
         rs.act = act;
     }
 
+    /* ---- studies: the extra calibrations, evaluated beside the main one ---- */
+    if (s.matrix || s.repeats) {
+        double ts = cli_now();
+        study_setup(&s, m, c, &calib, ctx, bos, &sel, threads, run.quiet, &sd);
+        rs.sec_study = cli_now() - ts;
+        if (!run.quiet)
+            fprintf(stderr, "%s: %s: %zu extra calibration%s in %.2f s\n", cli_progname,
+                    s.matrix ? "matrix" : "repeats", sd.n, sd.n == 1 ? "" : "s", rs.sec_study);
+    }
+
     /* ---- evaluation ---- */
     const int cmp = cq != NULL;
     double sum_dppl = 0, sum_abs = 0, sum_kl = 0;
@@ -1954,8 +2528,7 @@ int main(int argc, char **argv)
                 snprintf(stage, sizeof stage, "evaluate %s", d->name);
                 prog_begin(&prog, tty, stage);
                 prog.has_q = cmp;
-                st = curate_calib_compare(c, cmp ? &cq : NULL, cmp ? 1 : 0, &seqs, &d->cmp, on_seq,
-                                          &prog, &err);
+                st = study_compare(c, cq, &sd, i, &seqs, &d->cmp, on_seq, &prog, &err);
                 prog_end(&prog);
             }
             if (st == CURATE_OK) {
@@ -2014,10 +2587,17 @@ int main(int argc, char **argv)
         printf("%-16s %9s %11s %11s %7.2f%% %10s %10s %7s  %s\n", "mean |dPPL|", "", "", "",
                rs.mean_abs_dppl, "", "", "", curate_calib_verdict(rs.mean_abs_dppl));
     }
+    if (cmp && rs.n_ok)
+        study_print(&s, &sd, &calib);
     if (ferror(stdout) || fclose(stdout) != 0) {
         if (errno != EPIPE)
             cli_error("standard output: write error: %s", strerror(errno));
         status = CLI_EXIT_IO;
+    }
+    if (s.score_path) {
+        int rc = score_records(&run, &s, tok, c, cq, ctx, add_bos, bos);
+        if (rc)
+            status = rc;
     }
     rs.sec_total = cli_now() - t0;
     if (s.report_path) {
@@ -2035,6 +2615,7 @@ int main(int argc, char **argv)
                 (double)cli_peak_rss() / (1024.0 * 1024.0));
 
 done:
+    study_release(&sd);
     curate_buf_release(&text);
     curate_tokens_release(&stream);
     curate_seqs_release(&seqs);

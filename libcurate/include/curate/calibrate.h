@@ -505,6 +505,53 @@ curate_status curate_calib_compare(curate_model_ctx *orig, curate_model_ctx *con
  */
 const char *curate_calib_verdict(double dppl_pct);
 
+/* ------------------------------------------------------------------------ */
+/* Studies: repeats on sub-samples and their noise                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The spread of one figure (a domain's dPPL%, its mean KL, its top-1
+ * agreement) over repeated calibrations.  Only finite values count (a
+ * repeat that produced no figure is NaN and is left out): n is how many
+ * did.  mean and min/max are NaN for n = 0; std is the sample standard
+ * deviation (divisor n - 1), NaN for n < 2.
+ */
+typedef struct curate_calib_spread {
+    size_t n;
+    double mean, std, min, max;
+} curate_calib_spread;
+
+/* The spread of v[0..n) (v may be NULL when n is 0). Never fails. */
+void curate_calib_spread_of(const double *v, size_t n, curate_calib_spread *out);
+
+/* The noise rule curate-calibrate's tables mark with "~". */
+#define CURATE_CALIB_NOISE_K 2.0
+
+/*
+ * 1 when the figure's mean cannot be told from zero by the repeats:
+ * n >= 2 and |mean| < k * std (k = CURATE_CALIB_NOISE_K in the tool).
+ * A figure that does not move at all between repeats (std 0: a method that
+ * reads no calibration data) is never "within noise" unless it is 0 -
+ * and 0 < 0 is false, so not even then.  0 for NULL or n < 2.
+ */
+int curate_calib_within_noise(const curate_calib_spread *s, double k);
+
+/*
+ * The size of a sub-sample of n records at fraction frac: frac * n
+ * rounded to the nearest integer, at least 1 and at most n (0 for n = 0;
+ * frac <= 0 gives 1, frac >= 1 gives n).
+ */
+size_t curate_calib_subsample_size(size_t n, double frac);
+
+/*
+ * Repeat number `repeat`'s sub-sample: k of n record indices drawn
+ * uniformly without replacement by curate_calib_pick() from a generator
+ * seeded with seed + repeat, sorted ascending (file order).  The same
+ * (seed, repeat, n, k) always gives the same records; different repeats
+ * draw independently.  out has room for k (k > n is clamped to n).
+ */
+void curate_calib_subsample(uint64_t seed, uint64_t repeat, size_t n, size_t k, size_t *out);
+
 #ifdef __cplusplus
 }
 #endif
