@@ -178,8 +178,8 @@ static const cli_option options[] = {
      "(default 0.8)", OPT_SUBSAMPLE},
     {"score", 0, CLI_REQ_ARG, "FILE", "write the records back as JSONL with loss (mean\n"
      "NLL per token, original), loss_q (quantized) and\n"
-     "kl (mean KL), for curate-badcase-inject\n"
-     "--from-scores", OPT_SCORE},
+     "kl (mean KL): a scored pool for\n"
+     "curate-badcase-inject", OPT_SCORE},
     {"score-input", 0, CLI_REQ_ARG, "FILE", "the records --score scores (default: the --calib\n"
      "files)", OPT_SCORE_INPUT},
     {NULL, 0, 0, NULL, NULL, 0},
