@@ -552,7 +552,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s)
     for (size_t i = 0; i < n_splits; i++)
         add_split(s, run, splits[i]);
     free(splits);
-    if (s->n_domains == 0 && !s->out_gguf && !s->out_imatrix)
+    if (s->n_domains == 0 && !s->out_gguf && !s->out_imatrix && !s->score_path)
         cli_usage_error("nothing to evaluate: give --eval NAME=FILE, --eval-dir DIR or "
                         "--eval-split FILE");
     /* combinations, checked before anything is loaded */
@@ -2002,7 +2002,8 @@ static void report_study(curate_buf *b, const run_state *rs)
     if (!sd || sd->n == 0)
         return;
     if (s->matrix) {
-        curate_buf_printf(b, ",\"matrix\":{\"domain_field\":");
+        curate_buf_printf(b, ",\"matrix\":{\"seconds_calibrate\":%.3f,\"domain_field\":",
+                          rs->sec_study);
         json_str(b, s->domain_field);
         curate_buf_append_str(b, ",\"rows\":[");
         for (size_t i = 0; i <= sd->n; i++) {
@@ -2040,8 +2041,10 @@ static void report_study(curate_buf *b, const run_state *rs)
         return;
     }
     curate_buf_printf(b, ",\"repeats\":{\"k\":%zu,\"subsample\":%.6g,\"records\":%zu,"
-                         "\"of_records\":%zu,\"noise_k\":%.1f,\"seeds\":[",
-                      sd->n, s->subsample, sd->sub_k, rs->calib->n_rec, CURATE_CALIB_NOISE_K);
+                         "\"of_records\":%zu,\"noise_k\":%.1f,\"seconds_calibrate\":%.3f,"
+                         "\"seeds\":[",
+                      sd->n, s->subsample, sd->sub_k, rs->calib->n_rec, CURATE_CALIB_NOISE_K,
+                      rs->sec_study);
     for (size_t i = 0; i < sd->n; i++)
         curate_buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)sd->v[i].seed);
     curate_buf_append_str(b, "],\"runs\":[");
