@@ -178,6 +178,7 @@ static void test_subsample(void **state)
 
 static char *slurp(const char *path, size_t *len)
 {
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -316,7 +317,7 @@ static void test_imatrix_cli(void **state)
     curate_gguf_close(g);
 
     /* .dat: n entries; name, ncall, nval, values; chunk count; dataset */
-    size_t len;
+    size_t len = 0;
     char *d = slurp(dat, &len);
     assert_non_null(d);
     const char *p = d, *end = d + len;
