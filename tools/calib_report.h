@@ -42,6 +42,16 @@ typedef struct calib_tensor_note {
     const char *note;          /* "excluded by '*ffn_down*'", "last group of 12 columns", ... */
 } calib_tensor_note;
 
+/* One row of a --matrix study: the calibration source (a domain of the
+ * calibration set, or "all") and its figures on each evaluation domain, in
+ * the order of calib_report.domains (NaN = not run). */
+typedef struct calib_matrix_row {
+    const char *calib;
+    uint64_t records, tokens;
+    const double *dppl_pct;    /* [n_domains] */
+    const double *kl_mean;     /* [n_domains] */
+} calib_matrix_row;
+
 typedef struct calib_report {
     /* configuration */
     const char *tool_version;      /* curate_version_string() */
@@ -78,6 +88,10 @@ typedef struct calib_report {
     size_t n_notes;
     double seconds_calibrate, seconds_quantize, seconds_eval;
     double eval_tokens_per_s;
+
+    /* --matrix: one row per calibration source (none: no matrix section) */
+    const calib_matrix_row *matrix;
+    size_t n_matrix;
 } calib_report;
 
 /*

@@ -749,6 +749,7 @@ static const char page_css[] =
     ".band-bad{fill:var(--bad-t);background:var(--bad-t)}\n"
     ".bar.v-ok{fill:var(--ok)}.bar.v-warn{fill:var(--warn)}.bar.v-bad{fill:var(--bad)}"
     ".bar.v-none{fill:#8c959f}\n"
+    "td.v-ok{background:#dafbe1}td.v-warn{background:#fff1c2}td.v-bad{background:#ffe3e1}\n"
     ".bar.kl,.sw.kl{fill:var(--accent);background:var(--accent)}\n"
     "svg .p99{stroke:#2d333b;stroke-width:2.5}svg .whisker{stroke:#57606a;stroke-width:1}\n"
     ".bar.rec{fill:var(--accent)}.bar.tok{fill:#7fa6d9}\n"
@@ -1013,6 +1014,42 @@ static void domain_table(html_out *o, const calib_report *r)
     }
 }
 
+/* The --matrix study: dPPL% and KL of each calibration source on each
+ * evaluation domain, coloured by the verdict of the change. */
+static void matrix_block(html_out *o, const calib_report *r)
+{
+    if (r->n_matrix == 0 || !r->matrix)
+        return;
+    char t[48], k[48];
+    put(o, "<h2>Calibration matrix</h2>\n<p class=\"muted\">Rows: the calibration records "
+           "used (one domain of the set alone, or all of it); columns: the evaluation domain; "
+           "cells: change in PPL and mean KL.</p>\n");
+    put(o, "<div class=\"wrap\"><table>\n<thead><tr><th>Calibrated on</th>"
+           "<th class=\"n\">Records</th><th class=\"n\">Tokens</th>");
+    for (size_t j = 0; j < r->n_domains; j++) {
+        put(o, "<th class=\"n\">");
+        esc(o, r->domains[j].name);
+        put(o, "</th>");
+    }
+    put(o, "</tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < r->n_matrix; i++) {
+        const calib_matrix_row *m = &r->matrix[i];
+        put(o, "<tr><td>");
+        esc(o, m->calib);
+        putf(o, "</td><td class=\"n\">%s</td>", fcount(t, sizeof t, m->records));
+        putf(o, "<td class=\"n\">%s</td>", fcount(t, sizeof t, m->tokens));
+        for (size_t j = 0; j < r->n_domains; j++) {
+            double d = m->dppl_pct ? m->dppl_pct[j] : NAN;
+            double kl = m->kl_mean ? m->kl_mean[j] : NAN;
+            putf(o, "<td class=\"n %s\">%s <span class=\"e\">%s</span></td>",
+                 vclass_css[verdict_of_change(d)], fnum(t, sizeof t, d, 2, 1, "%"),
+                 fkl(k, sizeof k, kl));
+        }
+        put(o, "</tr>\n");
+    }
+    put(o, "</tbody>\n</table></div>\n");
+}
+
 static void composition_block(html_out *o, const calib_report *r)
 {
     if (r->n_composition == 0)
@@ -1145,7 +1182,8 @@ static curate_status write_atomic(const char *path, const char *data, size_t n,
 curate_status calib_report_write_html(const calib_report *r, const char *path, curate_error *err)
 {
     if (!r || !path || !*path || (r->n_domains && !r->domains) ||
-        (r->n_composition && !r->composition) || (r->n_notes && !r->notes))
+        (r->n_composition && !r->composition) || (r->n_notes && !r->notes) ||
+        (r->n_matrix && !r->matrix))
         return curate_error_set(err, CURATE_ERR_INVALID, "calib_report_write_html: bad arguments");
     html_out o;
     curate_buf_init(&o.b);
@@ -1155,6 +1193,7 @@ curate_status calib_report_write_html(const calib_report *r, const char *path, c
     summary_cards(&o, r);
     config_block(&o, r);
     domain_table(&o, r);
+    matrix_block(&o, r);
     composition_block(&o, r);
     notes_block(&o, r);
     timing_block(&o, r);

@@ -1555,6 +1555,36 @@ static int write_html(const run_state *rs)
         if (s->domains[i].ok)
             tok += (double)(s->domains[i].cmp.n_seq * s->domains[i].ctx);
     r.eval_tokens_per_s = rs->sec_eval > 0 ? tok / rs->sec_eval : 0;
+    /* --matrix: the per-domain calibrations, then all of the set */
+    const study *sd = rs->study;
+    calib_matrix_row *mx = NULL;
+    double *mv = NULL;
+    if (s->matrix && sd && sd->n) {
+        size_t nd = s->n_domains, nr = sd->n + 1;
+        mx = xrealloc(NULL, nr, sizeof *mx);
+        mv = xrealloc(NULL, nr * 2 * (nd ? nd : 1), sizeof *mv);
+        for (size_t i = 0; i < nr; i++) {
+            const variant *v = i < sd->n ? &sd->v[i] : NULL;
+            double *dp = mv + i * 2 * nd, *kl = dp + nd;
+            /* the page's domains are the ones that ran, in order */
+            size_t k = 0;
+            for (size_t j = 0; j < nd; j++) {
+                if (!s->domains[j].ok)
+                    continue;
+                const curate_calib_cmp *c = v ? &v->cmp[j] : &s->domains[j].cmp;
+                dp[k] = !v || v->ok ? c->dppl_pct : NAN;
+                kl[k] = !v || v->ok ? c->kl_mean : NAN;
+                k++;
+            }
+            mx[i].calib = v ? v->name : "all";
+            mx[i].records = v ? v->records : rs->calib->picked;
+            mx[i].tokens = v ? v->tokens : rs->calib->st.tokens;
+            mx[i].dppl_pct = dp;
+            mx[i].kl_mean = kl;
+        }
+        r.matrix = mx;
+        r.n_matrix = nr;
+    }
     curate_error err;
     curate_error_clear(&err);
     int rc = 0;
@@ -1566,6 +1596,8 @@ static int write_html(const run_state *rs)
     free(rows);
     free(rows_c);
     free(tn);
+    free(mx);
+    free(mv);
     return rc;
 }
 
