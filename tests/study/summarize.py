@@ -72,6 +72,28 @@ def composition(out, sets, configs):
         print(f"| {s} | {rec} | {tok} | " + " | ".join(cells) + " |")
 
 
+def matrix(out):
+    """The --matrix report of the curated set, as two Markdown tables
+    (mean KL and dPPL% per calibration source and evaluation domain)."""
+    rep = load(os.path.join(out, "curated.matrix.json"))
+    if not rep or "matrix" not in rep:
+        return
+    rows = rep["matrix"]["rows"]
+    doms = [c["eval"] for c in next(r for r in rows if "cells" in r)["cells"]]
+    for key, title, f in (("kl_mean", "mean KL", "{:.4f}"), ("dppl_pct", "dPPL%", "{:+.2f}")):
+        print(f"\n#### Matrix: {title} (rows: calibrated on; columns: evaluated on)\n")
+        print("| calibrated on | records | tokens | " + " | ".join(doms) + " | mean |")
+        print("|---|---:|---:|" + "---:|" * (len(doms) + 1))
+        for r in rows:
+            if "cells" not in r:
+                print(f"| {r['calib']} | {r['records']} | {r['tokens']} | not calibrated |")
+                continue
+            vals = [c[key] for c in r["cells"]]
+            cells = [f.format(v) for v in vals]
+            print(f"| {r['calib']} | {r['records']} | {r['tokens']} | " + " | ".join(cells) +
+                  f" | {f.format(sum(vals) / len(vals))} |")
+
+
 def main(argv):
     if "--" not in argv:
         sys.exit("usage: summarize.py OUT SET... -- CONFIG...")
@@ -124,6 +146,7 @@ def main(argv):
                   f"{cmp} |")
         orig = ", ".join(f"{x['name']} {x['ppl']:.3f}" for x in r0["domains"] if "ppl" in x)
         print(f"\nOriginal PPL: {orig}.")
+    matrix(out)
     return 0
 
 
