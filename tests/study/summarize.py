@@ -80,6 +80,9 @@ def matrix(out):
         return
     rows = rep["matrix"]["rows"]
     doms = [c["eval"] for c in next(r for r in rows if "cells" in r)["cells"]]
+    print("\n### The curated set's calibration matrix\n")
+    print(f"`curate-calibrate --matrix`: ctx {rep['ctx']}, {rep['max_chunks']} chunks per "
+          "domain; one calibration per domain of the set and one on all of it.")
     for key, title, f in (("kl_mean", "mean KL", "{:.4f}"), ("dppl_pct", "dPPL%", "{:+.2f}")):
         print(f"\n#### Matrix: {title} (rows: calibrated on; columns: evaluated on)\n")
         print("| calibrated on | records | tokens | " + " | ".join(doms) + " | mean |")
