@@ -2,7 +2,7 @@
 # bench-calibrate.sh - cost of the calibrate stage (issue #5).  Not a test.
 #
 # Runs curate-calibrate on ../shared/models/tinymix (F32) with the demo
-# calibration set (samples/calib.jsonl, packed as llama.cpp's imatrix does,
+# calibration set (tests/cli/calibrate/data/calib.jsonl, the demo set frozen, packed as llama.cpp's imatrix does,
 # ctx 256) and the six hold-out domains of ../shared/data/eval (at most
 # --max-chunks chunks each), once per configuration:
 #   eval only (the original model, for the baseline speed and memory),
@@ -31,7 +31,7 @@ REPS=1
 THREADS=2
 MAXCH=20
 BITS="4 3"
-CALIB=$ROOT/samples/calib.jsonl
+CALIB=$ROOT/tests/cli/calibrate/data/calib.jsonl   # a frozen copy of the demo set
 ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
