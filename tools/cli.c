@@ -312,6 +312,25 @@ int cli_parse_choice(const char *opt, const char *s, const char *const *choices)
     cli_usage_error("%s: invalid value '%s' (choose from %s)", opt, s, list);
 }
 
+size_t cli_split_list(const char *opt, char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *p = s;;) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = 0;
+        if (!*p)
+            cli_usage_error("%s: empty item in the list", opt);
+        if (n == max)
+            cli_usage_error("%s: at most %zu items", opt, max);
+        out[n++] = p;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return n;
+}
+
 /* ---- time and memory ---------------------------------------------------------- */
 
 double cli_now(void)

@@ -106,6 +106,9 @@ void cli_error_lib(const curate_error *err);
  * allow_suffix. */
 uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, int allow_suffix);
 double cli_parse_double(const char *opt, const char *s, double min, double max);
+/* Split the comma list s in place into out (at most max items); an empty
+ * item or too many items is a usage error naming opt. */
+size_t cli_split_list(const char *opt, char *s, char **out, size_t max);
 /* One of the NULL-terminated choices; returns its index. */
 int cli_parse_choice(const char *opt, const char *s, const char *const *choices);
 

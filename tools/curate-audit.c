@@ -290,25 +290,6 @@ typedef struct settings {
     size_t n_shared;
 } settings;
 
-static size_t split_list(const char *opt, char *s, char **out, size_t max)
-{
-    size_t n = 0;
-    for (char *p = s;;) {
-        char *c = strchr(p, ',');
-        if (c)
-            *c = 0;
-        if (!*p)
-            cli_usage_error("%s: empty item in the list", opt);
-        if (n == max)
-            cli_usage_error("%s: at most %zu items", opt, max);
-        out[n++] = p;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return n;
-}
-
 static char *xstrdup(const char *s)
 {
     char *p = strdup(s);
@@ -320,7 +301,7 @@ static char *xstrdup(const char *s)
 static void parse_mix(settings *s, const char *arg)
 {
     char *items[MAX_MIX];
-    size_t n = split_list("--length-mix", xstrdup(arg), items, MAX_MIX);
+    size_t n = cli_split_list("--length-mix", xstrdup(arg), items, MAX_MIX);
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
         char *colon = strrchr(items[i], ':');
@@ -362,7 +343,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s, int 
         case OPT_BADCASE_FIELD: s->badcase_field = arg; break;
         case OPT_STRATA: {
             char *items[MAX_STRATA_FIELDS];
-            s->n_strata = split_list("--strata", xstrdup(arg), items, MAX_STRATA_FIELDS);
+            s->n_strata = cli_split_list("--strata", xstrdup(arg), items, MAX_STRATA_FIELDS);
             for (size_t i = 0; i < s->n_strata; i++)
                 s->strata[i] = items[i];
             s->strata_given = 1;

@@ -410,11 +410,8 @@ int main(int argc, char **argv)
                 if (s.reject_utf8) {
                     curate_buf_reset(&extra);
                     put(curate_buf_printf(&extra, "\"_offset\":%llu", (unsigned long long)bad));
-                    /* Keep the rejects file valid UTF-8 and valid JSON: the
-                     * line goes in as an escaped "_raw" string (its bad
-                     * bytes as \ufffd), as cli_run_text does for lone
-                     * surrogates. */
-                    run.parsed_ = 0;
+                    /* cli_run_reject keeps the rejects file valid JSON:
+                     * a line with invalid UTF-8 goes in as "_raw". */
                     cli_run_reject(&run, "invalid_utf8", extra.data);
                     continue;
                 }

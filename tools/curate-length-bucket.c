@@ -107,26 +107,6 @@ typedef struct settings {
 
 /* ---- option parsing --------------------------------------------------------- */
 
-/* Split a comma list in place; empty items are an error. */
-static size_t split_list(const char *opt, char *s, char **out, size_t max)
-{
-    size_t n = 0;
-    for (char *p = s;;) {
-        char *c = strchr(p, ',');
-        if (c)
-            *c = 0;
-        if (!*p)
-            cli_usage_error("%s: empty item in the list", opt);
-        if (n == max)
-            cli_usage_error("%s: at most %zu items", opt, max);
-        out[n++] = p;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return n;
-}
-
 static void parse_options(int argc, char **argv, cli_run *run, settings *s, int *first)
 {
     static const char *const units[] = {"chars", "words", NULL};
@@ -148,7 +128,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s, int 
             char *copy = strdup(arg);
             if (!copy)
                 cli_die(CLI_EXIT_INTERNAL, "out of memory");
-            s->n_edges = split_list("--edges", copy, items, MAX_EDGES);
+            s->n_edges = cli_split_list("--edges", copy, items, MAX_EDGES);
             for (size_t i = 0; i < s->n_edges; i++) {
                 s->edges[i] = cli_parse_u64("--edges", items[i], 1, UINT64_MAX, 0);
                 if (i && s->edges[i] <= s->edges[i - 1])
@@ -162,7 +142,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s, int 
             char *copy = strdup(arg);
             if (!copy)
                 cli_die(CLI_EXIT_INTERNAL, "out of memory");
-            s->n_quantiles = split_list("--quantiles", copy, items, MAX_EDGES);
+            s->n_quantiles = cli_split_list("--quantiles", copy, items, MAX_EDGES);
             for (size_t i = 0; i < s->n_quantiles; i++) {
                 s->quantiles[i] = cli_parse_double("--quantiles", items[i], 0.0, 1.0);
                 if (s->quantiles[i] <= 0.0 || s->quantiles[i] >= 1.0)
@@ -180,7 +160,7 @@ static void parse_options(int argc, char **argv, cli_run *run, settings *s, int 
                 cli_die(CLI_EXIT_INTERNAL, "out of memory");
             free(s->names_buf);
             s->names_buf = copy;
-            s->n_names = split_list("--names", copy, s->names, MAX_EDGES + 1);
+            s->n_names = cli_split_list("--names", copy, s->names, MAX_EDGES + 1);
             for (size_t i = 0; i < s->n_names; i++)
                 for (size_t j = 0; j < i; j++)
                     if (strcmp(s->names[i], s->names[j]) == 0)

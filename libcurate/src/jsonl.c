@@ -857,31 +857,34 @@ curate_status curate_record_get_string(const curate_record *r, const char *key, 
     return st;
 }
 
-curate_status curate_record_get_double(const curate_record *r, const char *key, double *out)
+/* Copy the number field key into buf as a C string (for strtod/strtoll). */
+static curate_status number_text(const curate_record *r, const char *key, char *buf, size_t size)
 {
     const curate_member *m = curate_record_get(r, key);
     if (!m)
         return CURATE_ERR_NO_FIELD;
-    if (m->type != CURATE_JSON_NUMBER || m->value_len >= 64)
+    if (m->type != CURATE_JSON_NUMBER || m->value_len >= size)
         return CURATE_ERR_FIELD_TYPE;
-    char tmp[64];
-    memcpy(tmp, m->value, m->value_len);
-    tmp[m->value_len] = 0;
-    char *end;
-    *out = strtod(tmp, &end);
+    memcpy(buf, m->value, m->value_len);
+    buf[m->value_len] = 0;
     return CURATE_OK;
+}
+
+curate_status curate_record_get_double(const curate_record *r, const char *key, double *out)
+{
+    char tmp[64];
+    curate_status st = number_text(r, key, tmp, sizeof tmp);
+    if (st == CURATE_OK)
+        *out = strtod(tmp, NULL);
+    return st;
 }
 
 curate_status curate_record_get_int64(const curate_record *r, const char *key, int64_t *out)
 {
-    const curate_member *m = curate_record_get(r, key);
-    if (!m)
-        return CURATE_ERR_NO_FIELD;
-    if (m->type != CURATE_JSON_NUMBER || m->value_len >= 32)
-        return CURATE_ERR_FIELD_TYPE;
     char tmp[32];
-    memcpy(tmp, m->value, m->value_len);
-    tmp[m->value_len] = 0;
+    curate_status st = number_text(r, key, tmp, sizeof tmp);
+    if (st != CURATE_OK)
+        return st;
     char *end;
     errno = 0;
     long long v = strtoll(tmp, &end, 10);

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "helper_stats.h"
+
 #include "curate/rng.h"
 
 /*
@@ -77,57 +79,7 @@ static void test_seeding(void **state)
     assert_true(orv != 0);
 }
 
-/* ---- chi-square machinery (same as in test_sample.c) -------------------- */
-
-/* Regularized lower incomplete gamma P(a, x): power series below a + 1,
- * Lentz's continued fraction for the upper tail above. */
-static double gamma_p(double a, double x)
-{
-    if (x <= 0)
-        return 0;
-    double lg = lgamma(a);
-    if (x < a + 1) {
-        double term = 1 / a, sum = term;
-        for (int n = 1; n < 10000; n++) {
-            term *= x / (a + n);
-            sum += term;
-            if (fabs(term) < fabs(sum) * 1e-15)
-                break;
-        }
-        return sum * exp(-x + a * log(x) - lg);
-    }
-    double b = x + 1 - a, c = 1e300, d = 1 / b, h = d;
-    for (int i = 1; i < 10000; i++) {
-        double an = -i * (i - a);
-        b += 2;
-        d = an * d + b;
-        if (fabs(d) < 1e-300)
-            d = 1e-300;
-        c = b + an / c;
-        if (fabs(c) < 1e-300)
-            c = 1e-300;
-        d = 1 / d;
-        double del = d * c;
-        h *= del;
-        if (fabs(del - 1) < 1e-15)
-            break;
-    }
-    return 1 - exp(-x + a * log(x) - lg) * h;
-}
-
-/* x with P(chi2_df <= x) = 1 - alpha, by bisection on the CDF. */
-static double chi2_critical(double df, double alpha)
-{
-    double lo = 0, hi = df + 100 * sqrt(df) + 100;
-    for (int i = 0; i < 200; i++) {
-        double mid = (lo + hi) / 2;
-        if (gamma_p(df / 2, mid / 2) < 1 - alpha)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return (lo + hi) / 2;
-}
+/* ---- chi-square machinery (helper_stats.c) ------------------------------- */
 
 static void test_chi2_table(void **state)
 {
@@ -135,11 +87,11 @@ static void test_chi2_table(void **state)
     /* Upper 0.1% points from the NIST/SEMATECH e-Handbook of Statistical
      * Methods, table 1.3.6.7.4 (critical values of the chi-square
      * distribution). */
-    assert_true(fabs(chi2_critical(1, 0.001) - 10.828) < 0.002);
-    assert_true(fabs(chi2_critical(9, 0.001) - 27.877) < 0.002);
-    assert_true(fabs(chi2_critical(19, 0.001) - 43.820) < 0.002);
-    assert_true(fabs(chi2_critical(39, 0.001) - 72.055) < 0.002);
-    assert_true(fabs(chi2_critical(100, 0.001) - 149.449) < 0.002);
+    assert_true(fabs(helper_chi2_critical(1, 0.001) - 10.828) < 0.002);
+    assert_true(fabs(helper_chi2_critical(9, 0.001) - 27.877) < 0.002);
+    assert_true(fabs(helper_chi2_critical(19, 0.001) - 43.820) < 0.002);
+    assert_true(fabs(helper_chi2_critical(39, 0.001) - 72.055) < 0.002);
+    assert_true(fabs(helper_chi2_critical(100, 0.001) - 149.449) < 0.002);
 }
 
 /*
@@ -173,7 +125,7 @@ static void test_below_uniform(void **state)
             /* The biased variant: one draw in 50 is forced to 0. */
             biased[(i % 50 == 0) ? 0 : v]++;
         }
-        double crit = chi2_critical((double)(n - 1), 0.001);
+        double crit = helper_chi2_critical((double)(n - 1), 0.001);
         double x = chi2_of_counts(cnt, (size_t)n, draws);
         double xb = chi2_of_counts(biased, (size_t)n, draws);
         printf("rng_below(%llu): chi2 = %.2f, biased variant %.2f, critical (df %llu, 0.001) = %.3f\n",

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "helper_stats.h"
+
 #include "curate/hash.h"
 #include "curate/jsonl.h"
 #include "curate/rng.h"
@@ -34,65 +36,15 @@
 /* Chi-square critical values                                               */
 /* ------------------------------------------------------------------------ */
 
-/* Regularized lower incomplete gamma P(a, x): power series below a + 1,
- * Lentz's continued fraction for the upper tail above. */
-static double gamma_p(double a, double x)
-{
-    if (x <= 0)
-        return 0;
-    double lg = lgamma(a);
-    if (x < a + 1) {
-        double term = 1 / a, sum = term;
-        for (int n = 1; n < 10000; n++) {
-            term *= x / (a + n);
-            sum += term;
-            if (fabs(term) < fabs(sum) * 1e-15)
-                break;
-        }
-        return sum * exp(-x + a * log(x) - lg);
-    }
-    double b = x + 1 - a, c = 1e300, d = 1 / b, h = d;
-    for (int i = 1; i < 10000; i++) {
-        double an = -i * (i - a);
-        b += 2;
-        d = an * d + b;
-        if (fabs(d) < 1e-300)
-            d = 1e-300;
-        c = b + an / c;
-        if (fabs(c) < 1e-300)
-            c = 1e-300;
-        d = 1 / d;
-        double del = d * c;
-        h *= del;
-        if (fabs(del - 1) < 1e-15)
-            break;
-    }
-    return 1 - exp(-x + a * log(x) - lg) * h;
-}
-
-/* x with P(chi2_df <= x) = 1 - alpha, by bisection on the CDF. */
-static double chi2_critical(double df, double alpha)
-{
-    double lo = 0, hi = df + 100 * sqrt(df) + 100;
-    for (int i = 0; i < 200; i++) {
-        double mid = (lo + hi) / 2;
-        if (gamma_p(df / 2, mid / 2) < 1 - alpha)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return (lo + hi) / 2;
-}
-
 static void test_chi2_table(void **state)
 {
     (void)state;
     /* Upper 0.1% points, NIST/SEMATECH e-Handbook of Statistical Methods,
      * table 1.3.6.7.4. */
-    assert_true(fabs(chi2_critical(9, 0.001) - 27.877) < 0.002);
-    assert_true(fabs(chi2_critical(19, 0.001) - 43.820) < 0.002);
-    assert_true(fabs(chi2_critical(39, 0.001) - 72.055) < 0.002);
-    assert_true(fabs(chi2_critical(100, 0.001) - 149.449) < 0.002);
+    assert_true(fabs(helper_chi2_critical(9, 0.001) - 27.877) < 0.002);
+    assert_true(fabs(helper_chi2_critical(19, 0.001) - 43.820) < 0.002);
+    assert_true(fabs(helper_chi2_critical(39, 0.001) - 72.055) < 0.002);
+    assert_true(fabs(helper_chi2_critical(100, 0.001) - 149.449) < 0.002);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -486,7 +438,7 @@ static double stratum_chi2(const char *label, const uint64_t *hits, const uint64
         if (quota[k] == 0 || quota[k] == a)
             continue; /* nothing random to test */
         double x = chi2_subset_counts(cnt, a, quota[k], T_SEEDS);
-        double crit = chi2_critical((double)(a - 1), 0.001);
+        double crit = helper_chi2_critical((double)(a - 1), 0.001);
         printf("  %s stratum %c (a=%llu, q=%llu): chi2 = %.2f, df = %llu, critical(0.001) = %.3f\n",
                label, 'A' + k, (unsigned long long)a, (unsigned long long)quota[k], x,
                (unsigned long long)(a - 1), crit);
@@ -538,7 +490,7 @@ static void test_uniform_equal(void **state)
         x += ((double)res.subsets[m] - e) * ((double)res.subsets[m] - e) / e;
     }
     assert_int_equal(cells, 120);
-    double crit = chi2_critical(119, 0.001);
+    double crit = helper_chi2_critical(119, 0.001);
     printf("  stratum A, all 120 subsets of 7: chi2 = %.2f, df = 119, critical(0.001) = %.3f\n", x,
            crit);
     assert_true(x < crit);
